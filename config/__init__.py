@@ -1,0 +1,1 @@
+"""Typed settings and the YAML definitions of menus, queues, agents, surveys and calendars."""

@@ -1,0 +1,58 @@
+"""Structured JSON-line logging, with phone numbers and long digit runs masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+_DIGIT_RUN = re.compile(r"\+?\d[\d\s\-]{5,}\d")
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def mask_phone(number: str | None) -> str:
+    """Keep the last four digits only: '+8613812345678' -> '***5678'."""
+    if not number:
+        return ""
+    digits = re.sub(r"\D", "", number)
+    if len(digits) <= 4:
+        return "***"
+    return "***" + digits[-4:]
+
+
+def scrub(text: str) -> str:
+    """Mask any run of 7+ digits (phone, card or account numbers) left in free text."""
+    return _DIGIT_RUN.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key in _RESERVED or key.startswith("_"):
+                continue
+            entry[key] = scrub(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["error"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def setup_logging(level: int = logging.INFO, *, json_lines: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
