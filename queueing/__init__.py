@@ -1,0 +1,1 @@
+"""Queues, agents, routing, estimated wait, service-level statistics and Erlang C staffing."""
