@@ -88,5 +88,81 @@ class Keys:
         return f"{self.route_tag(group)}:stats:{queue}:{interval}"
 
     # --- callbacks ----------------------------------------------------------------------
+    # All callbacks keys share the hash tag {cb}: every script touches several of them, and the
+    # scheduler's throughput is bounded by the carrier's calls per second, not by one slot.
+    def cb_due(self) -> str:
+        """Sorted set job id -> due time (epoch ms) of scheduled and retry-scheduled jobs.
+        Bounded by calling.limits.max_jobs (live jobs); no TTL."""
+        return f"{self.prefix}{{cb}}:due"
+
+    def cb_leases(self) -> str:
+        """Sorted set job id -> lease expiry (epoch ms) of dialling jobs, and -> final-status
+        deadline of in-progress calls; at most max_jobs members; no TTL."""
+        return f"{self.prefix}{{cb}}:leases"
+
+    def cb_job(self, job_id: str) -> str:
+        """Hash: one job's fields; no TTL while live, calling.limits.retention once finished."""
+        return f"{self.prefix}{{cb}}:job:{job_id}"
+
+    def cb_history(self, job_id: str) -> str:
+        """List of JSON state transitions of one job, capped at 50; same TTL as the job."""
+        return f"{self.prefix}{{cb}}:job:{job_id}:hist"
+
+    def cb_attempts(self, job_id: str) -> str:
+        """List of JSON dial attempts of one job (at most max_attempts, <= 10); same TTL."""
+        return f"{self.prefix}{{cb}}:job:{job_id}:att"
+
+    def cb_dial(self, job_id: str, attempt: int) -> str:
+        """Idempotency key of one dial attempt: 'pending:<lease>' written before the dial,
+        the CallSid after it; read on lease recovery. TTL 7 days."""
+        return f"{self.prefix}{{cb}}:dial:{job_id}:{attempt}"
+
+    def cb_call(self, call_sid: str) -> str:
+        """String: the job id an outbound CallSid belongs to (status callbacks); TTL 7 days."""
+        return f"{self.prefix}{{cb}}:call:{call_sid}"
+
+    def cb_index(self) -> str:
+        """Sorted set job id -> created time (epoch ms), for listing; members older than the
+        retention are trimmed on each insert."""
+        return f"{self.prefix}{{cb}}:index"
+
+    def cb_live(self) -> str:
+        """String counter of live (not finished) jobs, checked against max_jobs; no TTL."""
+        return f"{self.prefix}{{cb}}:live"
+
+    def cb_dnc(self) -> str:
+        """Set of E.164 numbers never to be dialled; at most 1,000,000 members (adds beyond
+        are refused); no TTL."""
+        return f"{self.prefix}{{cb}}:dnc"
+
+    def cb_rate(self) -> str:
+        """Hash {tokens, ts}: the outbound token bucket shared by all workers; TTL 60 s."""
+        return f"{self.prefix}{{cb}}:rate"
+
+    def cb_survey(self, call_sid: str) -> str:
+        """Hash: one survey's answers, keyed by the surveyed call; TTL 400 days."""
+        return f"{self.prefix}{{cb}}:survey:{call_sid}"
+
+    def cb_survey_index(self) -> str:
+        """Sorted set surveyed CallSid -> answered time (epoch ms); trimmed to 400 days."""
+        return f"{self.prefix}{{cb}}:surveys"
+
+    def cb_survey_stats(self, period: str) -> str:
+        """Hash '<scope>:<name>:<n|sum|happy|solved|unsolved>' -> count for a day
+        (YYYY-MM-DD) or month (YYYY-MM); scope is all, queue or agent. TTL 400 days."""
+        return f"{self.prefix}{{cb}}:sstats:{period}"
+
+    def cb_case(self, case_id: str) -> str:
+        """Hash: one care case (poor survey, unsolved problem, complaint); TTL 400 days
+        once closed, none while open."""
+        return f"{self.prefix}{{cb}}:case:{case_id}"
+
+    def cb_cases_open(self) -> str:
+        """Sorted set open case id -> response deadline (epoch ms); bounded by max_jobs."""
+        return f"{self.prefix}{{cb}}:cases:open"
+
+    def cb_cases_index(self) -> str:
+        """Sorted set case id -> opened time (epoch ms); trimmed to 400 days."""
+        return f"{self.prefix}{{cb}}:cases"
 
     # --- speech -------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The call-flow engine, TwiML rendering, Twilio webhooks and call sessions."""

@@ -1,0 +1,125 @@
+"""TwiML for engine steps, built with the twilio library's VoiceResponse.
+
+This is the only module that knows TwiML. Prompts are <Play>ed when a pre-rendered
+recording exists and <Say>-d otherwise; a transfer is rendered by a pluggable function
+so the queueing package can route calls its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from twilio.twiml.voice_response import Gather as TwimlGather
+from twilio.twiml.voice_response import VoiceResponse
+
+from config.menus import Flow
+from ivr.engine import Gather, Hangup, RecordMessage, Say, Session, Step, Transfer
+
+PromptUrl = Callable[[str, str], str | None]
+TransferRenderer = Callable[[VoiceResponse, Transfer, Session, "Renderer"], None]
+
+
+def no_prerendered(_text: str, _lang: str) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Renderer:
+    flow: Flow
+    base_url: str
+    prompt_url: PromptUrl = no_prerendered
+    transfer: TransferRenderer | None = None
+
+    def url(self, path: str, **query: str | int) -> str:
+        q = urlencode({k: str(v) for k, v in query.items()})
+        return f"{self.base_url}{path}" + (f"?{q}" if q else "")
+
+    def node_url(self, node: str, seq: int, suffix: str = "") -> str:
+        return self.url(f"/ivr/{quote(node, safe='')}{suffix}", s=seq)
+
+    def speak(self, target: VoiceResponse | TwimlGather, say: Say) -> None:
+        recorded = self.prompt_url(say.text, say.lang)
+        if recorded:
+            target.play(recorded)
+            return
+        voice = self.flow.say_voice.get(say.lang)
+        language = self.flow.say_language.get(say.lang, say.lang)
+        if voice:
+            target.say(say.text, language=language, voice=voice)
+        else:
+            target.say(say.text, language=language)
+
+    def render(self, step: Step) -> str:
+        response = VoiceResponse()
+        seq = step.session.seq
+        for verb in step.verbs:
+            if isinstance(verb, Say):
+                self.speak(response, verb)
+            elif isinstance(verb, Gather):
+                gather = response.gather(
+                    input="dtmf",
+                    action=self.node_url(verb.node, seq),
+                    method="POST",
+                    timeout=verb.timeout_s,
+                    action_on_empty_result=True,
+                    **({"num_digits": verb.num_digits} if verb.num_digits else {}),
+                    **({"finish_on_key": verb.finish_on_key} if verb.finish_on_key else {}),
+                )
+                for prompt in verb.prompts:
+                    self.speak(gather, prompt)
+            elif isinstance(verb, Transfer):
+                (self.transfer or enqueue_transfer)(response, verb, step.session, self)
+            elif isinstance(verb, RecordMessage):
+                response.record(
+                    action=self.node_url(verb.node, seq),
+                    method="POST",
+                    max_length=verb.max_length_s,
+                    finish_on_key="#",
+                    play_beep=True,
+                    timeout=5,
+                )
+            elif isinstance(verb, Hangup):
+                response.hangup()
+        return str(response)
+
+
+def enqueue_transfer(
+    response: VoiceResponse, verb: Transfer, session: Session, r: Renderer
+) -> None:
+    """Twilio's own <Enqueue>: the transfer used until a router of ours takes over."""
+    response.enqueue(
+        verb.queue,
+        action=r.node_url(verb.node, session.seq, "/queued"),
+        method="POST",
+        wait_url=r.url("/queue/wait", lang=session.lang),
+        wait_url_method="POST",
+    )
+
+
+def fallback_response(
+    flow: Flow | None,
+    lang: str | None,
+    *,
+    emergency_number: str | None,
+    emergency_queue: str,
+) -> str:
+    """Valid TwiML that still serves the caller when something broke: apologise, then a person."""
+    response = VoiceResponse()
+    if flow is not None:
+        language = lang if lang in flow.languages else flow.default_language
+        langs = [language] if lang in flow.languages else list(flow.languages)
+        for lg in langs:
+            response.say(flow.message("error", lg), language=flow.say_language.get(lg, lg))
+    else:
+        response.say(
+            "We are sorry, we are having technical difficulties. "
+            "We are connecting you to an adviser.",
+            language="en-US",
+        )
+    if emergency_number:
+        response.dial(emergency_number, timeout=30)
+    else:
+        response.enqueue(emergency_queue)
+    return str(response)
