@@ -82,6 +82,10 @@ class Keys:
         """List of JSON abandoned callers, newest first, capped (routing.abandoned_list_max)."""
         return f"{self.route_tag(group)}:abandoned"
 
+    def route_recent_handle(self, group: str, queue: str) -> str:
+        """List of the queue's latest handle times (talk + wrap, ms), newest first; max 100."""
+        return f"{self.route_tag(group)}:q:{queue}:aht"
+
     def route_stats(self, group: str, queue: str, interval: int) -> str:
         """Hash of counters for one queue (or "_centre") in 15-minute interval number
         `interval` (Unix seconds // 900); TTL 8 days from the interval's first event."""
@@ -101,7 +105,9 @@ class Keys:
         return f"{self.prefix}{{cb}}:leases"
 
     def cb_job(self, job_id: str) -> str:
-        """Hash: one job's fields; no TTL while live, calling.limits.retention once finished."""
+        """Hash: one job's fields, including its dial idempotency mark ('pending:<lease>'
+        written with the claim, before the dial; the CallSid after it); no TTL while live,
+        calling.limits.retention once finished."""
         return f"{self.prefix}{{cb}}:job:{job_id}"
 
     def cb_history(self, job_id: str) -> str:
@@ -111,11 +117,6 @@ class Keys:
     def cb_attempts(self, job_id: str) -> str:
         """List of JSON dial attempts of one job (at most max_attempts, <= 10); same TTL."""
         return f"{self.prefix}{{cb}}:job:{job_id}:att"
-
-    def cb_dial(self, job_id: str, attempt: int) -> str:
-        """Idempotency key of one dial attempt: 'pending:<lease>' written before the dial,
-        the CallSid after it; read on lease recovery. TTL 7 days."""
-        return f"{self.prefix}{{cb}}:dial:{job_id}:{attempt}"
 
     def cb_call(self, call_sid: str) -> str:
         """String: the job id an outbound CallSid belongs to (status callbacks); TTL 7 days."""
@@ -160,6 +161,15 @@ class Keys:
     def cb_cases_open(self) -> str:
         """Sorted set open case id -> response deadline (epoch ms); bounded by max_jobs."""
         return f"{self.prefix}{{cb}}:cases:open"
+
+    def cb_carrier_calls(self) -> str:
+        """Hash attempt key -> CallSid kept by the recording dialer (the carrier's stand-in in
+        tests and the bench, never in production); no TTL (tests remove their prefix)."""
+        return f"{self.prefix}{{cb}}:carrier:calls"
+
+    def cb_carrier_log(self) -> str:
+        """List of JSON dials made by the recording dialer (tests and bench only)."""
+        return f"{self.prefix}{{cb}}:carrier:log"
 
     def cb_cases_index(self) -> str:
         """Sorted set case id -> opened time (epoch ms); trimmed to 400 days."""
