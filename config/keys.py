@@ -26,6 +26,10 @@ class Keys:
         """Hash seq -> TwiML already answered for this call (Twilio retries); same TTL."""
         return f"{self.prefix}call:{{{call_sid}}}:resp"
 
+    def call_ended(self, call_sid: str) -> str:
+        """How the call ended, set once by the first final status callback; TTL 2 days."""
+        return f"{self.prefix}call:{{{call_sid}}}:ended"
+
     def call_outcomes(self, day: str) -> str:
         """Hash outcome -> count of calls that ended that day (YYYY-MM-DD); kept 400 days."""
         return f"{self.prefix}outcomes:{day}"

@@ -1,0 +1,39 @@
+-- agent: ARGV[3]=agent id ARGV[4]=op ARGV[5]=reason (not_ready) or eligibility JSON (login)
+-- ops: login (ARGV[6]='ready' or 'not_ready'), logout, ready, not_ready, end_wrap.
+-- Whenever an agent becomes ready, pairing runs at once.
+local aid, op, extra = ARGV[3], ARGV[4], ARGV[5]
+local a = load_agent(aid)
+if op == 'login' then
+  if not a then a = { s = 'offline', since = NOW, n = 0 } end
+  if a.s ~= 'offline' then
+    return reply({ err = 'invalid_transition', agent = aid, from = a.s, to = ARGV[6] })
+  end
+  a.q = cjson.decode(extra)
+  a.n = 0
+  local e = transition(aid, a, ARGV[6], 'login')
+  if e then return reply(e) end
+elseif not a then
+  return reply({ err = 'unknown_agent', agent = aid })
+elseif op == 'logout' then
+  local e = transition(aid, a, 'offline')
+  if e then return reply(e) end
+elseif op == 'ready' then
+  local e = transition(aid, a, 'ready')
+  if e then return reply(e) end
+elseif op == 'not_ready' then
+  local e = transition(aid, a, 'not_ready', extra ~= '' and extra or 'busy')
+  if e then return reply(e) end
+elseif op == 'end_wrap' then
+  if a.s ~= 'wrap_up' then
+    return reply({ err = 'invalid_transition', agent = aid, from = a.s, to = 'ready' })
+  end
+  local e = transition(aid, a, 'ready')
+  if e then return reply(e) end
+else
+  return reply({ err = 'unknown_op', op = op })
+end
+local pairings = {}
+if a.s == 'ready' then pairings = pair_some(CFG.max_pairs) end
+a = load_agent(aid)
+return reply({ ok = true, agent = aid, state = a.s, reason = a.r, since_ms = a.since,
+               pairings = pairings })
