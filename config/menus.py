@@ -208,7 +208,9 @@ class _FlowParser:
             )
         return tuple(result)
 
-    def node(self, node_id: str, data: Any, languages: tuple[str, ...]) -> Node | None:
+    def node(
+        self, node_id: str, data: Any, languages: tuple[str, ...], line: int
+    ) -> Node | None:
         where = f"nodes.{node_id}"
         if not isinstance(data, LocatedMap):
             self.reader.error(data, None, where, "a node must be a mapping")
@@ -229,7 +231,7 @@ class _FlowParser:
         node = Node(
             id=node_id,
             kind=kind,
-            line=data.line,
+            line=line,
             prompt=prompt,
             options=self.options(data, where, languages) if kind is NodeKind.MENU else (),
             timeout_s=self.integer(data, "timeout", where, 6, 1, 60),
@@ -244,7 +246,7 @@ class _FlowParser:
             var=get(data, "var", where, required=kind is NodeKind.COLLECT),
             action=get(data, "action", where, required=kind is NodeKind.ACTION),
             queue=get(data, "queue", where, required=kind is NodeKind.TRANSFER),
-            priority=self.integer(data, "priority", where, 0, 0, 100),
+            priority=self.integer(data, "priority", where, 0, 0, 9),
             reason=get(data, "reason", where, required=False),
             flag=get(data, "flag", where, required=False),
             after_hours=get(data, "after_hours", where, required=False),
@@ -276,11 +278,13 @@ class _FlowParser:
             self.reader.error(data, "queue", where, f"unknown queue '{node.queue}'")
         return node
 
-    def graph_checks(self, nodes: dict[str, Node], start: str, doc: LocatedMap) -> None:
+    def graph_checks(
+        self, nodes: dict[str, Node], declared: set[str], start: str, doc: LocatedMap
+    ) -> None:
         node_map = doc.get("nodes")
         for node in nodes.values():
             for field_name, target in node.targets():
-                if target not in nodes:
+                if target not in declared:
                     self.issues.append(
                         ConfigIssue(
                             self.file,
@@ -289,9 +293,11 @@ class _FlowParser:
                             f"unknown target '{target}'",
                         )
                     )
-        if start not in nodes:
+        if start not in declared:
             self.reader.error(doc, "start", "start", f"unknown start node '{start}'")
             return
+        if self.issues:
+            return  # reachability and loops are judged on a graph that parsed cleanly
         reachable: set[str] = set()
         todo = [start]
         while todo:
@@ -398,12 +404,12 @@ def parse_flow(doc: Any, file: str, *, queues: Collection[str] | None = None) ->
     nodes: dict[str, Node] = {}
     raw_nodes = reader.mapping(doc, "nodes", "nodes")
     for node_id, body in raw_nodes.items():
-        node = parser.node(str(node_id), body, languages)
+        node = parser.node(str(node_id), body, languages, raw_nodes.line_of(str(node_id)))
         if node is not None:
             nodes[node.id] = node
     start = reader.string(doc, "start", "start") or ""
     if nodes:
-        parser.graph_checks(nodes, start, doc)
+        parser.graph_checks(nodes, {str(n) for n in raw_nodes}, start, doc)
     if parser.issues:
         raise ConfigError(sorted(parser.issues, key=lambda i: (i.line or 0, i.where)))
     return Flow(

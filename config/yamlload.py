@@ -81,7 +81,11 @@ class _Builder:
                 items.item_lines.append(item.start_mark.line + 1)
                 items.append(self.build(item, f"{where}[{index}]"))
             return items
-        return self.constructor.construct_object(node, deep=True)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError):
+            # e.g. an impossible date: keep the text; the field's own check reports it.
+            return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
 def load_yaml_text(text: str, file: str) -> Any:

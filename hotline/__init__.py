@@ -1,0 +1,1 @@
+"""The composition root: builds the aiohttp application and runs the command line."""

@@ -1,0 +1,93 @@
+"""The `hotline` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from config.errors import ConfigError
+from config.loader import HotlineConfig, load_config
+from config.logs import setup_logging
+from config.settings import Settings, SettingsError
+from ivr.accounts import FileAccountBackend
+
+log = logging.getLogger("hotline.cli")
+
+
+def _load(settings: Settings) -> tuple[HotlineConfig, FileAccountBackend]:
+    config = load_config(settings.config_dir)
+    accounts = FileAccountBackend.load(settings.config_dir / "accounts.yaml")
+    return config, accounts
+
+
+def _settings(**overrides: str) -> Settings:
+    env = dict(os.environ)
+    env.update(overrides)
+    return Settings.from_env(env)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hotline.app import create_app
+
+    settings = _settings(**({"PORT": str(args.port)} if args.port else {}))
+    setup_logging(json_lines=settings.json_logs)
+    config, accounts = _load(settings)
+    app = create_app(settings, config, accounts)
+    log.info(
+        "hotline listening",
+        extra={
+            "port": settings.port,
+            "public_url": settings.base_url,
+            "redis": "external" if settings.redis_url else "embedded",
+        },
+    )
+    print(
+        f"Hotline is answering on http://{args.host}:{settings.port} "
+        f"(Twilio webhook: {settings.base_url}/voice).\n"
+        "Place a test call from another terminal:\n"
+        f"  .venv/bin/hotline call --url {settings.base_url}/voice --press 2 --press 3",
+        file=sys.stderr,
+        flush=True,
+    )
+    web.run_app(app, host=args.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(**({"HOTLINE_CONFIG": args.dir} if args.dir else {}))
+    _load(settings)
+    directory = settings.config_dir
+    print(f"{directory}: configuration is valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hotline", description="Bank hotline IVR and contact centre"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the webhook service")
+    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 8080)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check-config", help="validate the configuration directory and exit")
+    check.add_argument("--dir", default=None)
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error, refusing to start:\n{exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"settings error, refusing to start: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,425 @@
+"""Twilio's webhooks: /voice, /ivr/{node}, /status, /fallback, plus health checks.
+
+Every Twilio request is signature-checked first (403 and a log line otherwise). Past
+that point Twilio never gets an error: whatever fails, the caller gets valid TwiML that
+apologises and connects them to a person, and the failure is logged with the CallSid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from aiohttp import web
+from redis.exceptions import RedisError
+from twilio.twiml.voice_response import VoiceResponse
+
+from config.logs import mask_phone
+from config.runtime import KEYS, REDIS, SETTINGS
+from ivr import engine
+from ivr.appkeys import ACCOUNTS, FLOW_DEPS, SESSIONS
+from ivr.care import add_voice_message
+from ivr.engine import (
+    ActionDone,
+    AuthChecked,
+    CheckPin,
+    Digits,
+    Enter,
+    Event,
+    NoInput,
+    Recorded,
+    RunAction,
+    Session,
+    Step,
+)
+from ivr.flowdeps import FlowDeps
+from ivr.twilio_params import (
+    BadRequestParams,
+    parse_call,
+    parse_gather,
+    parse_record,
+    parse_status,
+)
+
+log = logging.getLogger("hotline.ivr")
+
+TWIML = "application/xml"
+ENDED_MARK_TTL_S = 2 * 86400
+OUTCOME_RETENTION_S = 400 * 86400
+
+Handler = Callable[[web.Request, Mapping[str, str]], Awaitable[web.Response]]
+
+
+def twiml(body: str) -> web.Response:
+    return web.Response(text=body, content_type=TWIML, charset="utf-8")
+
+
+def fallback(deps: FlowDeps, lang: str | None = None) -> web.Response:
+    from ivr.twiml import fallback_response
+
+    return twiml(
+        fallback_response(
+            deps.flow,
+            lang,
+            emergency_number=deps.emergency_number,
+            emergency_queue=deps.emergency_queue,
+        )
+    )
+
+
+def twilio_webhook(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Check the signature, parse the form, and turn any failure into TwiML that serves."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        deps = request.app[FLOW_DEPS]
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("oversized webhook body refused", extra={"path": request.path})
+            raise
+        except (ValueError, web.HTTPException):
+            log.warning("unreadable webhook body", extra={"path": request.path})
+            raise web.HTTPBadRequest(text="unreadable body") from None
+        params = {k: v for k, v in form.items() if isinstance(v, str)}
+        signature = request.headers.get("X-Twilio-Signature")
+        if not deps.signatures.is_valid(request.path_qs, params, signature):
+            log.warning(
+                "webhook signature rejected",
+                extra={
+                    "path": request.path,
+                    "remote": request.remote,
+                    "signature_present": bool(signature),
+                },
+            )
+            raise web.HTTPForbidden(text="invalid signature")
+        call_sid = params.get("CallSid", "")
+        try:
+            return await handler(request, params)
+        except BadRequestParams as exc:
+            log.warning("bad webhook parameters: %s", exc, extra={"call_sid": call_sid})
+            return fallback(deps)
+        except (TimeoutError, RedisError, OSError) as exc:
+            log.error(
+                "redis unavailable, caller sent to the emergency path: %s",
+                type(exc).__name__,
+                extra={"call_sid": call_sid, "path": request.path},
+            )
+            return fallback(deps)
+        except Exception:
+            log.exception(
+                "webhook failed, caller sent to the emergency path",
+                extra={"call_sid": call_sid, "path": request.path},
+            )
+            return fallback(deps)
+
+    return wrapped
+
+
+# --- running the flow --------------------------------------------------------------------
+async def resolve(request: web.Request, deps: FlowDeps, session: Session, event: Event) -> Step:
+    """Step the engine, performing the I/O it asks for (PIN check, self-service lookups)."""
+    now = datetime.now(UTC)
+    ctx = engine.Context(queue_open=lambda queue: deps.queue_open(queue, now))
+    result = engine.step(deps.flow, session, event, ctx)
+    for _ in range(4):
+        pending = result.pending
+        if pending is None:
+            return result
+        follow_up: Event
+        if isinstance(pending, CheckPin):
+            customer = await request.app[ACCOUNTS].verify(pending.account, pending.pin)
+            log.info(
+                "pin check",
+                extra={"call_sid": session.call_sid, "ok": customer is not None},
+            )
+            follow_up = AuthChecked(
+                ok=customer is not None,
+                customer_id=customer.customer_id if customer else None,
+                vip=bool(customer and customer.vip),
+            )
+        elif isinstance(pending, RunAction):
+            follow_up = await run_action(request, pending)
+        result = engine.step(deps.flow, result.session, follow_up, ctx)
+    raise engine.FlowError("the flow asked for I/O more than 4 times in one step")
+
+
+CURRENCY_NAMES = {
+    "CNY": {"zh": "元", "en": "yuan", "ko": "위안"},
+    "KRW": {"zh": "韩元", "en": "won", "ko": "원"},
+    "USD": {"zh": "美元", "en": "US dollars", "ko": "달러"},
+}
+
+
+async def run_action(request: web.Request, pending: RunAction) -> ActionDone:
+    if pending.name == "balance" and pending.customer_id:
+        balance = await request.app[ACCOUNTS].balance(pending.customer_id)
+        if balance is None:
+            return ActionDone(ok=False)
+        names = CURRENCY_NAMES.get(balance.currency, {})
+        values = {"amount": f"{balance.amount:,.2f}", "currency": balance.currency}
+        for lang in ("zh", "en", "ko"):
+            values[f"currency_{lang}"] = names.get(lang, balance.currency)
+        return ActionDone(ok=True, values=values)
+    return ActionDone(ok=False)
+
+
+async def answer_step(
+    request: web.Request,
+    deps: FlowDeps,
+    expected_seq: int,
+    session: Session,
+    event: Event,
+) -> web.Response:
+    """Run one step, store it once, perform its effects, and answer with its TwiML."""
+    result = await resolve(request, deps, session, event)
+    moved = replace(result.session, seq=expected_seq + 1)
+    body = deps.renderer.render(replace(result, session=moved))
+    applied, cached = await request.app[SESSIONS].advance(expected_seq, moved, body)
+    if not applied:
+        log.info(
+            "duplicate webhook answered from the stored step", extra={"call_sid": session.call_sid}
+        )
+        if cached is not None:
+            return twiml(cached)
+        return fallback(deps, session.lang)
+    for effect in result.effects:
+        try:
+            entry = await add_voice_message(
+                request.app[REDIS],
+                request.app[KEYS],
+                call_sid=session.call_sid,
+                caller=session.caller,
+                lang=effect.lang,
+                recording_url=effect.recording_url,
+                duration_s=effect.duration_s,
+                flags=effect.flags,
+            )
+            log.info(
+                "voice message stored for the care team",
+                extra={"call_sid": session.call_sid, "task": entry},
+            )
+        except (RedisError, OSError):
+            log.error(
+                "voice message NOT stored; recover it from the recording",
+                extra={"call_sid": session.call_sid, "recording_url": effect.recording_url},
+            )
+    log.info(
+        "step",
+        extra={
+            "call_sid": session.call_sid,
+            "from_node": session.node,
+            "node": moved.node,
+            "seq": moved.seq,
+            "lang": moved.lang,
+        },
+    )
+    return twiml(body)
+
+
+# --- handlers ----------------------------------------------------------------------------
+@twilio_webhook
+async def voice(request: web.Request, params: Mapping[str, str]) -> web.Response:
+    deps = request.app[FLOW_DEPS]
+    call = parse_call(params)
+    sessions = request.app[SESSIONS]
+    stored = await sessions.load(call.call_sid)
+    if stored is not None:
+        cached = await sessions.answer_for(call.call_sid, 0)
+        log.info("repeated /voice answered from the stored step", extra={"call_sid": call.call_sid})
+        return twiml(cached) if cached else fallback(deps, stored.session.lang)
+    log.info(
+        "incoming call",
+        extra={
+            "call_sid": call.call_sid,
+            "from": mask_phone(call.from_number),
+            "direction": call.direction,
+        },
+    )
+    session = engine.new_session(deps.flow, call.call_sid, call.from_number)
+    # The first answer is step 0; its action URLs carry s=0.
+    result = await resolve(request, deps, session, Enter())
+    body = deps.renderer.render(result)
+    applied, cached = await sessions.advance(-1, result.session, body)
+    if not applied:
+        return twiml(cached) if cached else fallback(deps, session.lang)
+    return twiml(body)
+
+
+def _seq(request: web.Request) -> int:
+    raw = request.query.get("s", "")
+    if not raw.isdigit() or len(raw) > 6:
+        raise BadRequestParams("step number 's' is missing or malformed")
+    return int(raw)
+
+
+@twilio_webhook
+async def ivr_node(request: web.Request, params: Mapping[str, str]) -> web.Response:
+    deps = request.app[FLOW_DEPS]
+    node_id = request.match_info["node"]
+    seq = _seq(request)
+    node = deps.flow.nodes.get(node_id)
+    if node is None:
+        raise BadRequestParams(f"unknown node {node_id!r}")
+    call = parse_call(params)
+    sessions = request.app[SESSIONS]
+    stored = await sessions.load(call.call_sid)
+    if stored is None:
+        log.warning("no session for call (expired or lost)", extra={"call_sid": call.call_sid})
+        return fallback(deps)
+    session = stored.session
+    if stored.seq != seq or session.node != node_id:
+        cached = await sessions.answer_for(call.call_sid, seq + 1)
+        log.info(
+            "stale or repeated webhook",
+            extra={"call_sid": call.call_sid, "seq": seq, "current": stored.seq, "node": node_id},
+        )
+        if cached is not None:
+            return twiml(cached)
+        return fallback(deps, session.lang)
+    event: Event
+    if node.kind.value == "record":
+        record = parse_record(params)
+        event = Recorded(record.recording_url, record.duration_s)
+    else:
+        gather = parse_gather(params)
+        event = Digits(gather.digits) if gather.digits else NoInput()
+    return await answer_step(request, deps, seq, session, event)
+
+
+@twilio_webhook
+async def queued_result(request: web.Request, params: Mapping[str, str]) -> web.Response:
+    """<Enqueue action>: the caller left Twilio's queue (bridged, hung up, error...)."""
+    deps = request.app[FLOW_DEPS]
+    call = parse_call(params)
+    result = params.get("QueueResult", "")
+    log.info("left queue", extra={"call_sid": call.call_sid, "queue_result": result})
+    if result in {"error", "system-error", "queue-full"}:
+        return fallback(deps)
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(str(response))
+
+
+@twilio_webhook
+async def queue_wait(request: web.Request, params: Mapping[str, str]) -> web.Response:
+    """The hold loop for Twilio's <Enqueue waitUrl>: position, then a pause, repeated."""
+    deps = request.app[FLOW_DEPS]
+    flow = deps.flow
+    lang = request.query.get("lang", flow.default_language)
+    if lang not in flow.languages:
+        lang = flow.default_language
+    position = params.get("QueuePosition", "")
+    texts = {
+        "zh": "您目前排在第{p}位，请稍候。",
+        "en": "You are number {p} in the queue. Please hold.",
+        "ko": "현재 대기 순서는 {p}번째입니다. 잠시만 기다려 주세요.",
+    }
+    response = VoiceResponse()
+    if position.isdigit():
+        response.say(
+            texts.get(lang, texts["en"]).format(p=position),
+            language=flow.say_language.get(lang, lang),
+        )
+    response.pause(length=15)
+    return twiml(str(response))
+
+
+@twilio_webhook
+async def status(request: web.Request, params: Mapping[str, str]) -> web.Response:
+    """Status callbacks: record once how each call ended."""
+    event = parse_status(params)
+    call = event.call
+    if call.call_status not in {"completed", "busy", "failed", "no-answer", "canceled"}:
+        return web.Response(status=204)
+    redis = request.app[REDIS]
+    keys = request.app[KEYS]
+    stored = await request.app[SESSIONS].load(call.call_sid)
+    outcome = classify_outcome(
+        stored.session if stored else None, request.app[FLOW_DEPS], call.call_status
+    )
+    first = await redis.set(keys.call_ended(call.call_sid), outcome, nx=True, ex=ENDED_MARK_TTL_S)
+    if first:
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(keys.call_outcomes(day), outcome, 1)
+            pipe.expire(keys.call_outcomes(day), OUTCOME_RETENTION_S)
+            await pipe.execute()
+    log.info(
+        "call ended",
+        extra={
+            "call_sid": call.call_sid,
+            "outcome": outcome,
+            "status": call.call_status,
+            "duration_s": event.duration_s,
+            "first_report": bool(first),
+        },
+    )
+    return web.Response(status=204)
+
+
+def classify_outcome(session: Session | None, deps: FlowDeps, call_status: str) -> str:
+    if call_status != "completed":
+        return f"not_connected_{call_status.replace('-', '_')}"
+    if session is None:
+        return "unknown"
+    node = deps.flow.nodes.get(session.node)
+    kind = node.kind.value if node else ""
+    if kind == "transfer":
+        return "transferred"
+    if kind == "record":
+        return "abandoned_in_menu"
+    if session.ended:
+        return (
+            "message_left"
+            if any(
+                deps.flow.nodes[p].kind.value == "record"
+                for p in session.path
+                if p in deps.flow.nodes
+            )
+            else "self_service"
+        )
+    return "abandoned_in_menu"
+
+
+@twilio_webhook
+async def twilio_fallback(request: web.Request, params: Mapping[str, str]) -> web.Response:
+    """Twilio's fallback URL: the primary failed or timed out; serve the caller regardless."""
+    log.error(
+        "twilio used the fallback URL",
+        extra={
+            "call_sid": params.get("CallSid", ""),
+            "error_code": params.get("ErrorCode", ""),
+            "error_url": params.get("ErrorUrl", ""),
+        },
+    )
+    return fallback(request.app[FLOW_DEPS])
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "time": int(time.time())})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await asyncio.wait_for(request.app[REDIS].ping(), timeout=1.0)
+    except (TimeoutError, RedisError, OSError) as exc:
+        return web.json_response({"status": "unavailable", "redis": type(exc).__name__}, status=503)
+    settings = request.app[SETTINGS]
+    return web.json_response({"status": "ready", "redis": "ok", "public_url": settings.base_url})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/voice", voice),
+        web.post("/ivr/{node}", ivr_node),
+        web.post("/ivr/{node}/queued", queued_result),
+        web.post("/queue/wait", queue_wait),
+        web.post("/status", status),
+        web.post("/fallback", twilio_fallback),
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+    ]

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine with Python 3.11:
+#   bash scripts/dev.sh run    - the service on :8080 with an embedded Redis and the demo config
+#   bash scripts/dev.sh test   - the whole test suite (REDIS_URL if set, else an embedded Redis)
+#   bash scripts/dev.sh lint   - ruff and mypy
+# Each creates .venv and installs what it needs first (system packages via apt-get as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+SYSTEM_PACKAGES=(python3-venv python3-dev gcc espeak-ng sox redis-server)
+
+missing_system_packages() {
+  local missing=()
+  for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  echo "${missing[@]:-}"
+}
+
+ensure_system() {
+  command -v dpkg-query >/dev/null 2>&1 || return 0
+  local missing
+  missing=$(missing_system_packages)
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing system packages: $missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "please install these system packages first: sudo apt-get install $missing" >&2
+    # espeak-ng and sox only enable pre-rendered prompts and speech tests; keep going.
+  fi
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+    touch "$stamp"
+  fi
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  run)
+    ensure_system
+    ensure_venv
+    exec "$VENV/bin/hotline" serve "$@"
+    ;;
+  test)
+    ensure_system
+    ensure_venv
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  lint)
+    ensure_venv
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/mypy"
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh run|test|lint [args]" >&2
+    exit 2
+    ;;
+esac
