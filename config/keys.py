@@ -30,6 +30,10 @@ class Keys:
         """How the call ended, set once by the first final status callback; TTL 2 days."""
         return f"{self.prefix}call:{{{call_sid}}}:ended"
 
+    def auth_failures(self, reference: str) -> str:
+        """Failed PIN checks for one account reference; expires AUTH_LOCK_S after the first."""
+        return f"{self.prefix}auth:fail:{reference}"
+
     def call_outcomes(self, day: str) -> str:
         """Hash outcome -> count of calls that ended that day (YYYY-MM-DD); kept 400 days."""
         return f"{self.prefix}outcomes:{day}"

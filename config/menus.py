@@ -22,7 +22,7 @@ DTMF_KEYS = frozenset("0123456789*#")
 class NodeKind(str, Enum):
     MENU = "menu"  # choose an option by keypad (or voice)
     SAY = "say"  # speak, then go on
-    COLLECT = "collect"  # keypad digits kept in a session variable (e.g. account number)
+    COLLECT = "collect"  # keypad digits into a session variable; `lookup` keeps a reference instead
     AUTH = "auth"  # a PIN checked against the account backend; never stored
     ACTION = "action"  # self-service lookup (balance) spoken with the prompt as a template
     TRANSFER = "transfer"  # join a queue for a person
@@ -32,6 +32,7 @@ class NodeKind(str, Enum):
 
 TERMINAL_KINDS = frozenset({NodeKind.TRANSFER, NodeKind.RECORD, NodeKind.HANGUP})
 KNOWN_ACTIONS = frozenset({"balance"})
+KNOWN_LOOKUPS = frozenset({"account"})
 FLAGS = frozenset({"complaint", "lost_card", "vip"})
 
 Prompt = Mapping[str, str]
@@ -64,6 +65,7 @@ class Node:
     max_digits: int = 20
     finish_on_key: str = "#"
     var: str | None = None
+    lookup: str | None = None  # "account": digits exchanged for the backend's reference
     action: str | None = None
     queue: str | None = None
     priority: int = 0
@@ -105,7 +107,17 @@ _ALLOWED: dict[NodeKind, set[str]] = {
     NodeKind.MENU: _COMMON | {"options", "timeout", "retries", "on_no_input", "on_invalid"},
     NodeKind.SAY: _COMMON | {"next"},
     NodeKind.COLLECT: _COMMON
-    | {"var", "min_digits", "max_digits", "finish_on_key", "timeout", "retries", "next", "on_fail"},
+    | {
+        "var",
+        "lookup",
+        "min_digits",
+        "max_digits",
+        "finish_on_key",
+        "timeout",
+        "retries",
+        "next",
+        "on_fail",
+    },
     NodeKind.AUTH: _COMMON
     | {"min_digits", "max_digits", "finish_on_key", "timeout", "retries", "next", "on_fail"},
     NodeKind.ACTION: _COMMON | {"action", "next", "on_fail"},
@@ -208,9 +220,7 @@ class _FlowParser:
             )
         return tuple(result)
 
-    def node(
-        self, node_id: str, data: Any, languages: tuple[str, ...], line: int
-    ) -> Node | None:
+    def node(self, node_id: str, data: Any, languages: tuple[str, ...], line: int) -> Node | None:
         where = f"nodes.{node_id}"
         if not isinstance(data, LocatedMap):
             self.reader.error(data, None, where, "a node must be a mapping")
@@ -244,6 +254,7 @@ class _FlowParser:
             max_digits=self.integer(data, "max_digits", where, 20, 1, 32),
             finish_on_key=get(data, "finish_on_key", where, required=False, default="#") or "#",
             var=get(data, "var", where, required=kind is NodeKind.COLLECT),
+            lookup=get(data, "lookup", where, required=False),
             action=get(data, "action", where, required=kind is NodeKind.ACTION),
             queue=get(data, "queue", where, required=kind is NodeKind.TRANSFER),
             priority=self.integer(data, "priority", where, 0, 0, 9),
@@ -257,6 +268,8 @@ class _FlowParser:
             self.reader.error(data, "min_digits", where, "min_digits is above max_digits")
         if node.finish_on_key not in DTMF_KEYS:
             self.reader.error(data, "finish_on_key", where, "finish_on_key is not a keypad key")
+        if node.lookup is not None and node.lookup not in KNOWN_LOOKUPS:
+            self.reader.error(data, "lookup", where, f"unknown lookup '{node.lookup}'")
         if node.action is not None and node.action not in KNOWN_ACTIONS:
             self.reader.error(data, "action", where, f"unknown action '{node.action}'")
         if node.flag is not None and node.flag not in FLAGS:

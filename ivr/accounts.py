@@ -34,7 +34,13 @@ class Balance:
 
 
 class AccountBackend(Protocol):
-    async def verify(self, account: str, pin: str) -> Customer | None: ...
+    async def lookup(self, account: str) -> str | None:
+        """The customer reference for an account number the caller typed, or None."""
+        ...
+
+    async def verify(self, reference: str, pin: str) -> Customer | None:
+        """The customer if `pin` is right for the account behind `reference`."""
+        ...
 
     async def balance(self, customer_id: str) -> Balance | None: ...
 
@@ -89,8 +95,12 @@ class FileAccountBackend:
             raise ConfigError(issues)
         return cls(accounts)
 
-    async def verify(self, account: str, pin: str) -> Customer | None:
+    async def lookup(self, account: str) -> str | None:
         known = self._accounts.get(account)
+        return known.customer_id if known else None
+
+    async def verify(self, reference: str, pin: str) -> Customer | None:
+        known = self._by_customer.get(reference)
         # Hash even for unknown accounts so timing does not tell which numbers exist.
         salt = known.salt if known else "unknown-account"
         digest = await asyncio.to_thread(hash_pin, pin, salt)

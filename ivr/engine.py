@@ -40,6 +40,13 @@ class AuthChecked:
 
 
 @dataclass(frozen=True)
+class LookedUp:
+    """The backend's opaque reference for digits a caller typed (None: nothing matched)."""
+
+    reference: str | None
+
+
+@dataclass(frozen=True)
 class ActionDone:
     ok: bool
     values: Mapping[str, str] = field(default_factory=dict)
@@ -51,7 +58,7 @@ class Recorded:
     duration_s: int
 
 
-Event = Enter | Digits | NoInput | AuthChecked | ActionDone | Recorded
+Event = Enter | Digits | NoInput | AuthChecked | LookedUp | ActionDone | Recorded
 
 
 # --- what the caller gets ----------------------------------------------------------------
@@ -102,12 +109,20 @@ class CheckPin:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    kind: str
+    digits: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class RunAction:
     name: str
     customer_id: str | None
 
 
-Pending = CheckPin | RunAction
+Pending = CheckPin | Lookup | RunAction
+
+UNKNOWN_REFERENCE = "?"  # stored when a lookup matched nothing; the PIN check then fails
 
 
 @dataclass(frozen=True)
@@ -326,11 +341,17 @@ def _digits_ok(node: Node, digits: str) -> bool:
 def _collect_input(flow: Flow, session: Session, node: Node, event: Event, ctx: Context) -> Step:
     if isinstance(event, NoInput):
         return _retry_or(flow, session, node, "no_input", node.on_fail, ctx)
-    if not isinstance(event, Digits):
+    if isinstance(event, LookedUp):
+        value = event.reference or UNKNOWN_REFERENCE
+    elif isinstance(event, Digits):
+        if not _digits_ok(node, event.digits):
+            return _retry_or(flow, session, node, "invalid", node.on_fail, ctx)
+        if node.lookup:
+            return Step(session, pending=Lookup(node.lookup, event.digits))
+        value = event.digits
+    else:
         return _enter(flow, session, node, (), ctx)
-    if not _digits_ok(node, event.digits):
-        return _retry_or(flow, session, node, "invalid", node.on_fail, ctx)
-    stored = replace(session, vars={**session.vars, node.var or "value": event.digits})
+    stored = replace(session, vars={**session.vars, node.var or "value": value})
     return _goto(flow, stored, node.next or "", (), ctx)
 
 

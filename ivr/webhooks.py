@@ -21,6 +21,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from config.logs import mask_phone
 from config.runtime import KEYS, REDIS, SETTINGS
 from ivr import engine
+from ivr.accounts import Customer
 from ivr.appkeys import ACCOUNTS, FLOW_DEPS, SESSIONS
 from ivr.care import add_voice_message
 from ivr.engine import (
@@ -30,6 +31,8 @@ from ivr.engine import (
     Digits,
     Enter,
     Event,
+    LookedUp,
+    Lookup,
     NoInput,
     Recorded,
     RunAction,
@@ -131,20 +134,41 @@ async def resolve(request: web.Request, deps: FlowDeps, session: Session, event:
             return result
         follow_up: Event
         if isinstance(pending, CheckPin):
-            customer = await request.app[ACCOUNTS].verify(pending.account, pending.pin)
-            log.info(
-                "pin check",
-                extra={"call_sid": session.call_sid, "ok": customer is not None},
-            )
+            customer = await check_pin(request, session.call_sid, pending)
             follow_up = AuthChecked(
                 ok=customer is not None,
                 customer_id=customer.customer_id if customer else None,
                 vip=bool(customer and customer.vip),
             )
+        elif isinstance(pending, Lookup):
+            reference = await request.app[ACCOUNTS].lookup(pending.digits)
+            follow_up = LookedUp(reference)
         elif isinstance(pending, RunAction):
             follow_up = await run_action(request, pending)
         result = engine.step(deps.flow, result.session, follow_up, ctx)
     raise engine.FlowError("the flow asked for I/O more than 4 times in one step")
+
+
+AUTH_MAX_FAILURES = 5  # wrong PINs per account reference, across calls, before a lock
+AUTH_LOCK_S = 3600
+
+
+async def check_pin(request: web.Request, call_sid: str, pending: CheckPin) -> Customer | None:
+    """Verify a PIN unless the account is locked by repeated failures (counted across calls)."""
+    redis = request.app[REDIS]
+    key = request.app[KEYS].auth_failures(pending.account)
+    failures = int(await redis.get(key) or 0)
+    if failures >= AUTH_MAX_FAILURES:
+        log.warning("pin check refused: account locked", extra={"call_sid": call_sid})
+        return None
+    customer = await request.app[ACCOUNTS].verify(pending.account, pending.pin)
+    if customer is None:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, AUTH_LOCK_S, nx=True)
+            await pipe.execute()
+    log.info("pin check", extra={"call_sid": call_sid, "ok": customer is not None})
+    return customer
 
 
 CURRENCY_NAMES = {

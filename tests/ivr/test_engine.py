@@ -50,7 +50,9 @@ def at(node: str, lang: str = "en", **kw: object) -> engine.Session:
         ("main", Digits("5"), "main", Gather),
         ("main", Digits("12"), "main", Gather),
         ("account", Digits("1234"), "account", Gather),
-        ("account", Digits("12345678"), "pin", Gather),
+        ("account", Digits("12345678"), "account", type(None)),
+        ("account", engine.LookedUp("C-1"), "pin", Gather),
+        ("account", engine.LookedUp(None), "pin", Gather),
         ("anything_else", Digits("9"), "goodbye", Hangup),
     ],
 )
@@ -59,7 +61,10 @@ def test_step_table(
 ) -> None:
     result = engine.step(FLOW, at(node), event, OPEN)
     assert result.session.node == expected_node
-    if expected_last_verb is type(None):
+    if node == "account" and isinstance(event, Digits) and len(event.digits) == 8:
+        assert result.pending == engine.Lookup("account", "12345678")
+        assert "12345678" not in str(result.session.to_json())
+    elif expected_last_verb is type(None):
         assert type(result.verbs[-1]).__name__ == "RecordMessage"
     else:
         assert isinstance(result.verbs[-1], expected_last_verb)

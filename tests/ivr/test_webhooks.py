@@ -110,6 +110,7 @@ async def test_pin_and_account_digits_are_never_stored(
             dump.append(str(await redis.get(key)))
     text = "\n".join(dump)
     assert "2468" not in text
+    assert "87654321" not in text
     assert "customer_id" in text  # the session is there, with what authentication proved
 
 
@@ -204,3 +205,33 @@ async def test_health_and_readiness(service: AppFactory) -> None:
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["redis"] == "ok"
+
+
+async def test_an_unknown_account_fails_like_a_wrong_pin(service: AppFactory) -> None:
+    caller = Walker(await service(), call_sid(14))
+    await caller.start()
+    await caller.press("2")
+    await caller.press("1")
+    await caller.press("99999999")
+    assert caller.gather_node() == "pin"  # no hint that the account does not exist
+    await caller.press("4321")
+    assert caller.says()[0] == "Sorry, the account number or PIN is not correct."
+
+
+async def test_repeated_wrong_pins_lock_the_account_across_calls(service: AppFactory) -> None:
+    client = await service()
+    for n in range(2):  # 3 wrong PINs per call, 2 calls: locked after the fifth
+        caller = Walker(client, call_sid(20 + n))
+        await caller.start()
+        await caller.press("2")
+        await caller.press("1")
+        await caller.press("12345678")
+        for _ in range(3):
+            await caller.press("0000")
+    caller = Walker(client, call_sid(30))
+    await caller.start()
+    await caller.press("2")
+    await caller.press("1")
+    await caller.press("12345678")
+    await caller.press("4321")  # the right PIN, but the account is locked
+    assert caller.says()[0] == "Sorry, the account number or PIN is not correct."
