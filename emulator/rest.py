@@ -16,6 +16,7 @@ after first use, it is read on every request). The emulator checks HTTP basic au
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BasicAuth, web
@@ -204,4 +205,45 @@ def create_rest_app(emu: CarrierEmulator) -> web.Application:
     app.router.add_get(f"{PREFIX}/Calls/{{call_sid}}", fetch_call)
     app.router.add_post(f"{PREFIX}/Calls/{{call_sid}}", update_call)
     app.router.add_get(f"{PREFIX}/Recordings/{{recording_sid}}", fetch_recording)
+    app.router.add_post("/_emulator/calls", control_place_call)
+    app.router.add_get("/_emulator/calls/{call_sid}", control_transcript)
+    app.router.add_get("/_emulator/errors", control_errors)
     return app
+
+
+# ---------------------------------------------------------------- control API
+
+
+async def control_place_call(request: web.Request) -> web.Response:
+    """POST /_emulator/calls: place an inbound call from a JSON description."""
+    from emulator.parties import CallerScript, Speak
+
+    emu = _emulator(request)
+    body = await request.json()
+    script = CallerScript(
+        presses=tuple(p or None for p in body.get("presses", [])),
+        stream_inputs=tuple(Speak(Path(p)) for p in body.get("say", [])),
+        hangup_after=body.get("hangup_after"),
+        patience=body.get("patience"),
+    )
+    call = await emu.place_inbound_call(
+        voice_url=body["voice_url"],
+        from_=body.get("from", "+15005550006"),
+        to=body.get("to", "+15005550001"),
+        script=script,
+        fallback_url=body.get("fallback_url"),
+        status_callback=body.get("status_callback"),
+    )
+    return _json(201, {"sid": call.sid})
+
+
+async def control_transcript(request: web.Request) -> web.Response:
+    emu = _emulator(request)
+    call = emu.calls.get(request.match_info["call_sid"])
+    if call is None:
+        raise RestError(404, 20404, "no such call")
+    return _json(200, {"finished": call.finished, **call.transcript.to_json()})
+
+
+async def control_errors(request: web.Request) -> web.Response:
+    return _json(200, {"errors": [e.to_json() for e in _emulator(request).errors]})
