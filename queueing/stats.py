@@ -142,15 +142,16 @@ def _add(into: dict[str, int], row: dict[str, int]) -> None:
 
 
 class QueueStats:
-    def __init__(self, store: QueueStore) -> None:
+    def __init__(self, store: QueueStore, *, cache_s: float = MODEL_CACHE_S) -> None:
         self.store = store
+        self.cache_s = cache_s
         self._model_at = -math.inf
         self._models: dict[str, QueueModel] = {}
 
     # --- estimated wait ----------------------------------------------------------------
     async def queue_models(self, *, fresh: bool = False) -> dict[str, QueueModel]:
         """Per queue: agents staffed, ready and busy, recent handle times; cached briefly."""
-        if not fresh and time.monotonic() - self._model_at < MODEL_CACHE_S:
+        if not fresh and time.monotonic() - self._model_at < self.cache_s:
             return self._models
         agents = await self.store.agents()
         recent = await self.store.recent_handle_times()

@@ -1,0 +1,210 @@
+"""Each routing script against the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis.asyncio as aioredis
+
+from config.keys import Keys
+from queueing.agents import AgentState
+from queueing.store import (
+    CallNotWaiting,
+    InvalidTransition,
+    QueueStore,
+    StaleReservation,
+    UnknownCall,
+    UnknownQueue,
+)
+from tests.queueing.test_store_support import make_store
+
+
+@pytest.fixture
+async def store(redis: aioredis.Redis, keys: Keys) -> QueueStore:
+    s = make_store(redis, keys)
+    await s.sync_clock()
+    return s
+
+
+async def test_keys_share_one_hash_slot(store: QueueStore) -> None:
+    layout = store._key_layout(store.interval_now())
+    tags = {k[k.index("{") : k.index("}") + 1] for k in layout}
+    assert len(tags) == 1
+    assert len(layout) == 11 + 6 * len(store.queue_names)
+
+
+async def test_join_is_idempotent_and_orders_by_priority(store: QueueStore) -> None:
+    first = await store.join("CA1", "general")
+    assert (first.state, first.position, first.duplicate) == ("waiting", 1, False)
+    again = await store.join("CA1", "general")
+    assert again.duplicate and again.position == 1 and again.joined_ms == first.joined_ms
+    high = await store.join("CA2", "general", attributes={"segment": "high_value"})
+    assert high.position == 1  # priority 6 beats 2
+    assert (await store.call_status("CA1")).position == 2  # type: ignore[union-attr]
+    explicit = await store.join("CA3", "general", priority=9, info={"from": "+15551234567"})
+    assert explicit.position == 1
+    status = await store.call_status("CA3")
+    assert status is not None and status.priority == 9 and status.info["from"] == "+15551234567"
+    with pytest.raises(UnknownQueue):
+        await store.join("CA4", "nope")
+
+
+async def test_join_pairs_at_once_with_a_ready_agent(store: QueueStore) -> None:
+    await store.login("g1", ready=True)
+    result = await store.join("CA1", "general", info={"reason": "balance"})
+    assert result.state == "reserved" and result.position is None
+    (p,) = result.pairings
+    assert (p.call_sid, p.agent_id, p.agent_address, p.kind) == (
+        "CA1",
+        "g1",
+        "+15550000001",
+        "call",
+    )
+    assert p.info["reason"] == "balance" and not p.overflow
+    assert (await store.agent("g1")).state is AgentState.RESERVED
+
+
+async def test_leave_counts_abandon_and_lists_it(store: QueueStore, redis: aioredis.Redis) -> None:
+    await store.join("CA1", "general", info={"from": "+15550001111"})
+    out = await store.leave("CA1")
+    assert out.state == "abandoned"
+    again = await store.leave("CA1")
+    assert again.data["already"] is True
+    listed = await store.abandoned()
+    assert listed[0]["call_sid"] == "CA1" and listed[0]["info"]["from"] == "+15550001111"
+    with pytest.raises(UnknownCall):
+        await store.leave("CA-unknown")
+    # the list is bounded (abandoned_list_max: 5 in the test config)
+    for i in range(8):
+        await store.join(f"CB{i}", "general")
+        await store.leave(f"CB{i}")
+    assert len(await store.abandoned(100)) == 5
+
+
+async def test_leave_while_ringing_frees_the_agent(store: QueueStore) -> None:
+    await store.login("g1", ready=True)
+    (p,) = (await store.join("CA1", "general")).pairings
+    await store.leave("CA1")
+    assert (await store.agent("g1")).state is AgentState.READY
+    with pytest.raises(StaleReservation):
+        await store.answer("CA1", p.reservation)
+
+
+async def test_answer_then_complete_with_wrap_up(store: QueueStore) -> None:
+    await store.login("k1", ready=True)
+    (p,) = (await store.join("CA1", "cards")).pairings
+    await store.dispatched(p)
+    with pytest.raises(StaleReservation):
+        await store.answer("CA1", p.reservation + 1000)
+    answered = await store.answer("CA1", p.reservation)
+    assert answered.data["agent"] == "k1"
+    assert (await store.agent("k1")).state is AgentState.ON_CALL
+    with pytest.raises(StaleReservation):  # a second answer is refused
+        await store.answer("CA1", p.reservation)
+    done = await store.complete("CA1")
+    assert done.data["agent_state"] == "wrap_up"
+    assert (await store.complete("CA1")).data["already"] is True
+    assert (await store.agent("k1")).state is AgentState.WRAP_UP  # cards: 0.2 s wrap-up
+    await asyncio.sleep(0.25)
+    swept = await store.sweep()
+    assert swept.wrapped == ("k1",)
+    agent = await store.agent("k1")
+    assert agent.state is AgentState.READY and agent.calls_handled == 1
+
+
+async def test_complete_requires_a_connected_call(store: QueueStore) -> None:
+    await store.join("CA1", "general")
+    with pytest.raises(CallNotWaiting):
+        await store.complete("CA1")
+    with pytest.raises(UnknownCall):
+        await store.complete("CA-none")
+
+
+async def test_no_answer_agent_goes_not_ready_call_back_to_head(store: QueueStore) -> None:
+    await store.join("CA1", "general")
+    await asyncio.sleep(0.01)
+    await store.join("CA2", "general")
+    (p,) = (await store.login("g1", ready=True)).pairings  # pairs at once: CA1 is oldest
+    assert p.call_sid == "CA1"
+    await store.join("CA3", "general")
+    result = await store.no_answer("CA1", p.reservation)
+    assert result.state == "waiting" and result.pairings == ()
+    agent = await store.agent("g1")
+    assert agent.state is AgentState.NOT_READY and agent.reason == "no_answer"
+    status = await store.call_status("CA1")
+    assert status is not None and status.position == 1 and status.joined_ms == p.joined_ms
+
+
+async def test_no_answer_by_system_releases_agent_without_pairing(store: QueueStore) -> None:
+    await store.login("g1", ready=True)
+    (p,) = (await store.join("CA1", "general")).pairings
+    result = await store.no_answer("CA1", p.reservation, party="system")
+    assert result.pairings == ()  # no hot loop: the sweeper pairs again
+    assert (await store.agent("g1")).state is AgentState.READY
+    swept = await store.sweep()
+    assert [x.call_sid for x in swept.pairings] == ["CA1"]
+    assert swept.pairings[0].attempts == 1
+
+
+async def test_callback_keeps_place_and_pairs_as_callback(store: QueueStore) -> None:
+    await store.join("CA1", "general")
+    await asyncio.sleep(0.01)
+    await store.join("CA2", "general")
+    assert await store.take_callback("CA1", "+15550009999") == 1
+    assert (await store.call_status("CA1")).callback  # type: ignore[union-attr]
+    (p,) = (await store.login("g1", ready=True)).pairings
+    assert (p.call_sid, p.kind, p.callback_to) == ("CA1", "callback", "+15550009999")
+    with pytest.raises(CallNotWaiting):
+        await store.take_callback("CA1", "+15550009999")  # already reserved
+
+
+async def test_callback_unreached_ends_the_callback(store: QueueStore) -> None:
+    await store.join("CA1", "general")
+    await store.take_callback("CA1", "+15550009999")
+    (p,) = (await store.login("g1", ready=True)).pairings
+    out = await store.no_answer("CA1", p.reservation, party="customer")
+    assert out.state == "callback_unreached"
+    assert (await store.agent("g1")).state is AgentState.READY
+    status = await store.call_status("CA1")
+    assert status is not None and status.state == "callback_unreached"
+
+
+async def test_keep_joined_ms_requeues_at_the_old_place(store: QueueStore) -> None:
+    first = await store.join("CA1", "general")
+    await store.join("CA2", "general")
+    await store.leave("CA1", "cancelled")
+    again = await store.join("CA1b", "general", keep_joined_ms=first.joined_ms)
+    assert again.position == 1
+
+
+async def test_agent_script_transitions(store: QueueStore, redis: aioredis.Redis) -> None:
+    out = await store.login("g1")
+    assert out.state == "not_ready" and out.data["reason"] == "login"
+    with pytest.raises(InvalidTransition):
+        await store.login("g1")
+    with pytest.raises(InvalidTransition):
+        await store.end_wrap_up("g1")
+    assert (await store.ready("g1")).state == "ready"
+    with pytest.raises(InvalidTransition):
+        await store.ready("g1")
+    assert (await store.not_ready("g1", "lunch")).data["reason"] == "lunch"
+    assert (await store.not_ready("g1", "training")).data["reason"] == "training"
+    assert (await store.logout("g1")).state == "offline"
+    with pytest.raises(InvalidTransition):
+        await store.logout("g1")
+    raw = json.loads(await redis.hget(store.keys.route_agents("t"), "g1"))
+    assert raw["s"] == "offline"
+
+
+async def test_sweep_trims_ended_calls_after_keep_time(
+    store: QueueStore, redis: aioredis.Redis
+) -> None:
+    await store.join("CA1", "general")
+    await store.leave("CA1")
+    k = store.keys
+    await redis.zadd(k.route_done_index("t"), {"CA1": 1})  # pretend it ended long ago
+    swept = await store.sweep()
+    assert swept.trimmed == 1
+    assert await store.call_status("CA1") is None
