@@ -16,10 +16,12 @@ after first use, it is read on every request). The emulator checks HTTP basic au
 
 from __future__ import annotations
 
+import base64
+import hmac
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 
 from emulator.calls import API_VERSION, Call
 from emulator.errors import RestError
@@ -46,14 +48,25 @@ def _emulator(request: web.Request) -> CarrierEmulator:
     return request.app[EMULATOR_KEY]
 
 
+def _basic_auth(header: str) -> tuple[str, str]:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return "", ""
+    login, _, password = decoded.partition(":")
+    return login, password
+
+
 def _check_auth(request: web.Request) -> None:
     emu = _emulator(request)
-    header = request.headers.get("Authorization", "")
-    try:
-        auth = BasicAuth.decode(header) if header else None
-    except ValueError:
-        auth = None
-    if auth is None or auth.login != emu.account_sid or auth.password != emu.auth_token:
+    login, password = _basic_auth(request.headers.get("Authorization", ""))
+    if not (
+        hmac.compare_digest(login, emu.account_sid)
+        and hmac.compare_digest(password, emu.auth_token)
+    ):
         raise RestError(401, 20003, "Authenticate")
     if request.match_info.get("account_sid") != emu.account_sid:
         raise RestError(404, 20404, f"The requested resource {request.path} was not found")

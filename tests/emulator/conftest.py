@@ -94,3 +94,12 @@ async def emu() -> AsyncIterator[CarrierEmulator]:
 
 def twiml(body: str) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
+
+
+async def eventually(predicate: Callable[[], object], within_s: float = 10.0) -> None:
+    """Poll until `predicate()` is truthy (real seconds)."""
+    for _ in range(int(within_s / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
