@@ -2,7 +2,9 @@
 
 `run_once()` claims one batch and waits until every claimed job is dispatched (tests drive
 it step by step); `run()` loops until `stop()`, polling every `poll_s` (0.2 s by default,
-so a due job starts within 1 s of its time at any rate the carrier allows).
+so a due job starts within 1 s of its time at any rate the carrier allows). At most
+`concurrency` dispatches run at once; keep it below the Redis client's pool size (redis-py
+raises, rather than waits, when its pool of 100 connections is exhausted).
 
 Never twice: the claim writes the dial's idempotency mark before the dial. A worker that
 takes over an expired lease reconciles instead of dialling when the mark holds a CallSid,
@@ -68,7 +70,7 @@ class Scheduler:
         config: CallingConfig,
         *,
         batch: int = 100,
-        concurrency: int = 200,
+        concurrency: int = 32,
         poll_s: float = 0.2,
         on_settled: SettledHook | None = None,
     ) -> None:
@@ -89,8 +91,12 @@ class Scheduler:
         """Claim one batch, dispatch every claim, wait for them; return how many."""
         claims = await self._claim()
         if claims:
-            await asyncio.gather(*(self._dispatch(c) for c in claims))
+            await asyncio.gather(*(self._bounded(c) for c in claims))
         return len(claims)
+
+    async def _bounded(self, claim: Claim) -> None:
+        async with self._slots:
+            await self._dispatch(claim)
 
     async def _claim(self) -> list[Claim]:
         _, claims = await self.store.claim(

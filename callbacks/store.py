@@ -22,6 +22,7 @@ the DNC set holds at most `DNC_MAX` numbers (adds beyond are refused and counted
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -259,9 +260,12 @@ class CallbackStore:
         limit. Returns (Redis now ms, claims)."""
         k = self.keys
         n = max(1, min(max_jobs, CLAIM_BATCH_MAX))
-        reply: list[Any] = await self._candidates(keys=[k.cb_due(), k.cb_leases()], args=[n])
+        # Read three times as many candidates as we want and claim a random share of them,
+        # so that workers polling together do not all fight over the same head of the set.
+        reply: list[Any] = await self._candidates(keys=[k.cb_due(), k.cb_leases()], args=[n * 3])
         now, due, expired = reply
-        ids = list(dict.fromkeys([*due, *expired]))
+        pool = list(dict.fromkeys([*due, *expired]))
+        ids = pool if len(pool) <= n else random.sample(pool, n)
         if not ids:
             return int(now), []
         lease = uuid.uuid4().hex

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ calling:
     hours: {daily: "00:00-24:00"}
   min_window_left: 0s
   countries: {"+86": Asia/Shanghai, "+1": America/New_York, "+44": Europe/London}
-  rate_limit: {calls_per_second: 100000, burst: 100000}
+  rate_limit: {calls_per_second: 10000, burst: 10000}
   retry:
     survey: {backoff: [1s], max_attempts: 2, on_machine: give_up}
     care_follow_up: {backoff: [30m, 1h], max_attempts: 3, on_machine: message}
@@ -59,8 +60,20 @@ def limits() -> CallingLimits:
 
 
 @pytest.fixture
-async def store(redis: aioredis.Redis, keys: Keys, calling: CallingConfig) -> CallbackStore:
-    return CallbackStore(redis, keys, calling.limits)
+async def store(
+    redis: aioredis.Redis, keys: Keys, calling: CallingConfig, key_prefix: str
+) -> AsyncIterator[CallbackStore]:
+    yield CallbackStore(redis, keys, calling.limits)
+    # Remove this test's keys in pipelined batches before the shared fixture's one-by-one
+    # sweep (tens of thousands of keys in the 10,000-job tests).
+    batch: list[str] = []
+    async for key in redis.scan_iter(match=f"{key_prefix}*", count=2000):
+        batch.append(key)
+        if len(batch) >= 2000:
+            await redis.unlink(*batch)
+            batch = []
+    if batch:
+        await redis.unlink(*batch)
 
 
 def new_job(
