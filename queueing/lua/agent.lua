@@ -12,8 +12,12 @@ if op == 'login' then
   a.n = 0
   local e = transition(aid, a, ARGV[6], 'login')
   if e then return reply(e) end
-elseif not a then
-  return reply({ err = 'unknown_agent', agent = aid })
+elseif not a or a.s == 'offline' then
+  -- only login leaves offline (it brings the agent's eligibility); the table allows
+  -- offline -> ready / not_ready for login alone
+  local to = ({ logout = 'offline', ready = 'ready', not_ready = 'not_ready',
+                end_wrap = 'ready' })[op] or op
+  return reply({ err = 'invalid_transition', agent = aid, from = 'offline', to = to })
 elseif op == 'logout' then
   local e = transition(aid, a, 'offline')
   if e then return reply(e) end
