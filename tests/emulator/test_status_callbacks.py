@@ -25,7 +25,9 @@ async def test_inbound_completed_callback(service: FakeService, emu: CarrierEmul
 async def test_all_events_in_order_for_an_outbound_call(
     service: FakeService, emu: CarrierEmulator
 ) -> None:
-    emu.register_customer("+1555", CustomerPhone(answer_after=5, script=CallerScript(hangup_after=8)))
+    emu.register_customer(
+        "+1555", CustomerPhone(answer_after=5, script=CallerScript(hangup_after=8))
+    )
     service.route("/out", twiml('<Pause length="60"/>'))
     call = await emu.create_call(
         to="+1555", from_="+2", url=service.url("/out"),
