@@ -23,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import importlib.util
 import json
 import logging
+import operator
 import os
 import random
 import threading
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from speech.grammar import UNK, Grammar, build_grammar
-from speech.mulaw import SAMPLE_RATE, pcm16_samples, ulaw_rms, ulaw_to_pcm16
+from speech.mulaw import DECODE_TABLE, SAMPLE_RATE, pcm16_samples, ulaw_rms, ulaw_to_pcm16
 
 log = logging.getLogger("hotline.speech")
 
@@ -168,23 +170,35 @@ class ModelRegistry:
 MODEL_RATE = 16000
 
 
+_HALF_LOW = bytes((s >> 1) & 0xFF for s in DECODE_TABLE)
+_HALF_HIGH = bytes(((s >> 1) >> 8) & 0xFF for s in DECODE_TABLE)
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_table(noise_std: float, size: int, seed: int) -> array[int]:
+    """A fixed table of Gaussian noise, clipped to 4 sigma (shared, never mutated)."""
+    rnd = random.Random(seed)
+    limit = int(4 * noise_std)  # |decoded mu-law| <= 32124, so sums stay in 16 bits
+    if not noise_std:
+        return array("h", bytes(2 * size))
+    return array(
+        "h", (max(-limit, min(limit, round(rnd.gauss(0.0, noise_std)))) for _ in range(size))
+    )
+
+
 class TelephoneFrontEnd:
     """8 kHz mu-law -> 16 kHz s16le: linear interpolation plus a fixed, faint noise floor.
 
     Stateful across chunks (the last sample carries over, the noise runs on). The noise is
-    a fixed pseudo-random table (seeded), so results are reproducible.
+    a fixed pseudo-random table (seeded, built once per process), so results are
+    reproducible. Everything per sample runs in C (`bytes.translate`, `map(operator.add)`):
+    about 10 us per 20 ms frame.
     """
 
-    def __init__(self, noise_std: float = 150.0, *, table_size: int = 8000, seed: int = 8000):
-        rnd = random.Random(seed)
-        limit = int(4 * noise_std)  # |decoded mu-law| <= 32124, so sums stay in 16 bits
-
-        def draw() -> int:
-            return max(-limit, min(limit, round(rnd.gauss(0.0, noise_std)))) if noise_std else 0
-
-        self._noise = array("h", (draw() for _ in range(2 * table_size)))
+    def __init__(self, noise_std: float = 150.0, *, table_size: int = 16000, seed: int = 8000):
+        self._noise = _noise_table(float(noise_std), table_size, seed)
         self._pos = 0
-        self._prev = 0
+        self._prev_half = 0
 
     def _noise_slice(self, count: int) -> array[int]:
         table = self._noise
@@ -196,22 +210,24 @@ class TelephoneFrontEnd:
         return out
 
     def process(self, ulaw: bytes) -> bytes:
-        samples = pcm16_samples(ulaw_to_pcm16(ulaw))
-        n = len(samples)
+        n = len(ulaw)
         if not n:
             return b""
+        samples = pcm16_samples(ulaw_to_pcm16(ulaw))
+        halves_raw = bytearray(2 * n)
+        halves_raw[0::2] = ulaw.translate(_HALF_LOW)
+        halves_raw[1::2] = ulaw.translate(_HALF_HIGH)
+        halves = pcm16_samples(bytes(halves_raw))
+        before = array("h", [self._prev_half])
+        before.extend(halves[:-1])
+        self._prev_half = halves[-1]
         noise = self._noise_slice(2 * n)
-        shifted = array("h", [self._prev])
-        shifted.extend(samples[:-1])
-        self._prev = samples[-1]
         out = array("h", bytes(4 * n))
-        out[0::2] = array("h", map(_mid_plus, shifted, samples, noise[0::2]))
-        out[1::2] = array("h", map(int.__add__, samples, noise[1::2]))
+        # even output samples: midpoint of the previous and this input sample (+ noise)
+        out[0::2] = array("h", map(operator.add, map(operator.add, before, halves), noise[0::2]))
+        # odd output samples: this input sample (+ noise)
+        out[1::2] = array("h", map(operator.add, samples, noise[1::2]))
         return out.tobytes()
-
-
-def _mid_plus(a: int, b: int, n: int) -> int:
-    return ((a + b) >> 1) + n
 
 
 class Passthrough:
