@@ -53,6 +53,8 @@ class CallerScript:
     patience: hang up after this long waiting in an <Enqueue> queue (an abandon).
     record_seconds: how long the caller speaks into a <Record>; 0 records nothing.
     talk_time: when this party is bridged by a <Dial><Queue>, how long it talks.
+    stream_reply_wait: after a turn, give the next one anyway if the service has said
+        nothing for this long (a caller who repeats themselves).
     stream_idle_hangup: hang up when a stream has nothing left to say and hears nothing
         for this long (keeps a silent service from holding the caller forever).
     """
@@ -64,6 +66,7 @@ class CallerScript:
     record_seconds: Duration = 3.0
     talk_time: Duration | None = 60.0
     stream_wait: float = 2.0
+    stream_reply_wait: float = 10.0
     stream_idle_hangup: float = 30.0
     press_seconds: float = 0.3
 

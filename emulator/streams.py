@@ -137,7 +137,9 @@ class _Session:
             if self.played_ms:
                 return idle >= TURN_GAP_S
             return self.clock.elapsed() - self.started >= self.call.script.stream_wait
-        return self.heard_since_turn and idle >= TURN_GAP_S
+        if self.heard_since_turn:
+            return idle >= TURN_GAP_S
+        return idle >= self.call.script.stream_reply_wait
 
     async def _take_turn(self) -> None:
         item = self.call.next_stream_input()
