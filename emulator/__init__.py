@@ -16,6 +16,7 @@ from emulator.parties import (
     Duration,
     Keys,
     Speak,
+    parse_agent,
     sample,
 )
 from emulator.signing import SIGNATURE_HEADER, compute_signature, is_valid_signature
@@ -40,5 +41,6 @@ __all__ = [
     "Transcript",
     "compute_signature",
     "is_valid_signature",
+    "parse_agent",
     "sample",
 ]

@@ -14,22 +14,7 @@ import os
 from aiohttp import web
 
 from emulator.emulator import CarrierEmulator
-from emulator.parties import AgentPhone
-
-
-def parse_agent(spec: str) -> AgentPhone:
-    """NUMBER_OR_client:NAME[:ANSWER_AFTER_S[:HANDLE_TIME_S]] ('never' never answers)."""
-    if spec.startswith("client:"):
-        rest = spec[len("client:") :].split(":")
-        phone = AgentPhone(client=rest[0])
-    else:
-        rest = spec.split(":")
-        phone = AgentPhone(number=rest[0])
-    if len(rest) > 1:
-        phone.answer_after = None if rest[1] == "never" else float(rest[1])
-    if len(rest) > 2:
-        phone.handle_time = float(rest[2])
-    return phone
+from emulator.parties import parse_agent
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,6 +30,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speedup", type=float, default=1.0)
     parser.add_argument("--webhook-timeout", type=float, default=15.0)
     parser.add_argument("--agent", action="append", default=[], help=parse_agent.__doc__)
+    parser.add_argument(
+        "--default-agent",
+        default="none",
+        metavar="ANSWER_AFTER_S:HANDLE_TIME_S",
+        help="how any other dialled number answers (default: 'none', the dial fails)",
+    )
     args = parser.parse_args(argv)
     emu = CarrierEmulator(
         args.account_sid,
@@ -55,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     for spec in args.agent:
         emu.register_agent(parse_agent(spec))
+    if args.default_agent != "none":
+        emu.default_agent = parse_agent("any:" + args.default_agent)
     app = emu.rest_app()
 
     async def close_emulator(_: web.Application) -> None:

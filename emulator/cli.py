@@ -27,7 +27,7 @@ from aiohttp import web
 
 from emulator.calls import Call
 from emulator.emulator import CarrierEmulator
-from emulator.parties import CallerScript, Speak
+from emulator.parties import AgentPhone, CallerScript, Speak, parse_agent
 from emulator.transcript import Step, Transcript
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
@@ -68,6 +68,19 @@ def add_call_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: $TWILIO_ACCOUNT_SID or a test SID")
     parser.add_argument("--auth-token", default=None,
                         help="default: $TWILIO_AUTH_TOKEN (signs the webhooks)")
+    parser.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="an agent phone: NUMBER or client:NAME[:ANSWER_AFTER_S[:HANDLE_TIME_S]]",
+    )
+    parser.add_argument(
+        "--default-agent",
+        default="3:30",
+        metavar="ANSWER_AFTER_S:HANDLE_TIME_S",
+        help="how any other dialled number answers ('none': it fails)",
+    )
     parser.add_argument("--emulator-host", default="127.0.0.1")
     parser.add_argument("--emulator-port", type=int, default=8099,
                         help="serve the emulated REST API here (0: do not serve)")
@@ -80,6 +93,17 @@ def script_from_args(args: argparse.Namespace) -> CallerScript:
         hangup_after=args.hangup_after,
         patience=args.patience,
     )
+
+
+def configure_agents(emu: CarrierEmulator, args: argparse.Namespace) -> None:
+    """Register --agent phones and the --default-agent template."""
+    for spec in args.agent:
+        emu.register_agent(parse_agent(spec))
+    if args.default_agent and args.default_agent != "none" and emu.default_agent is None:
+        template = parse_agent("any:" + args.default_agent)
+        emu.default_agent = AgentPhone(
+            answer_after=template.answer_after, handle_time=template.handle_time
+        )
 
 
 def format_step(index: int, step: Step) -> list[str]:
@@ -146,6 +170,7 @@ async def run_call(
         speedup=args.speedup,
     )
     runner: web.AppRunner | None = None
+    configure_agents(emu, args)
     try:
         if owned and args.emulator_port:
             runner = web.AppRunner(emu.rest_app())

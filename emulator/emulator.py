@@ -52,6 +52,7 @@ class CarrierEmulator:
         self.agents_by_client: dict[str, AgentPhone] = {}
         self.customers: dict[str, CustomerPhone] = {}
         self.default_customer = CustomerPhone()
+        self.default_agent: AgentPhone | None = None
         self._session: aiohttp.ClientSession | None = None
         self._webhooks: Webhooks | None = None
 
@@ -115,9 +116,25 @@ class CarrierEmulator:
         return phone
 
     def find_phone(self, target: DialNumber | DialClient) -> AgentPhone | None:
+        """The phone a <Dial> reaches; with `default_agent` set, an unknown number or
+        client gets a phone of its own modelled on it (a demo's "any agent answers")."""
         if isinstance(target, DialClient):
-            return self.agents_by_client.get(target.identity)
-        return self.agents_by_number.get(target.number)
+            phone = self.agents_by_client.get(target.identity)
+        else:
+            phone = self.agents_by_number.get(target.number)
+        if phone is None and self.default_agent is not None:
+            template = self.default_agent
+            phone = self.register_agent(
+                AgentPhone(
+                    number=target.number if isinstance(target, DialNumber) else None,
+                    client=target.identity if isinstance(target, DialClient) else None,
+                    answer_after=template.answer_after,
+                    busy=template.busy,
+                    handle_time=template.handle_time,
+                    max_calls=template.max_calls,
+                )
+            )
+        return phone
 
     def recording_url(self, recording_sid: str) -> str:
         base = (self.public_url or "http://emulator.invalid").rstrip("/")

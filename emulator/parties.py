@@ -140,3 +140,18 @@ class CustomerPhone:
     answer: str = "human"
     answer_after: Duration = 1.0
     script: CallerScript = field(default_factory=CallerScript)
+
+
+def parse_agent(spec: str) -> AgentPhone:
+    """NUMBER_OR_client:NAME[:ANSWER_AFTER_S[:HANDLE_TIME_S]] ('never' never answers)."""
+    if spec.startswith("client:"):
+        rest = spec[len("client:") :].split(":")
+        phone = AgentPhone(client=rest[0])
+    else:
+        rest = spec.split(":")
+        phone = AgentPhone(number=rest[0])
+    if len(rest) > 1:
+        phone.answer_after = None if rest[1] == "never" else float(rest[1])
+    if len(rest) > 2:
+        phone.handle_time = float(rest[2])
+    return phone
