@@ -17,7 +17,7 @@ from emulator.calls import Call
 from emulator.errors import APPLICATION_ERROR_SPEECH, TwimlError, entry
 from emulator.flow import End, Fetch, Inline, Interrupt, Next
 from emulator.parties import AgentLeg, AgentPhone, CallerScript, sample
-from emulator.queues import Bridge, QueueMember
+from emulator.queues import Bridge, CallQueue, QueueMember
 from emulator.state import TERMINAL, CallStatus, StatusCallbacks
 from emulator.transcript import Heard, Step
 
@@ -311,6 +311,8 @@ class Interpreter:
 
         def on_interrupt(intr: Interrupt) -> Fetch | None:
             queue.leave(member)
+            if intr.kind == "hangup" and intr.reason == "caller-hangup" and not bridged_flag:
+                call.transcript.outcome.abandoned = True
             if not action:
                 return None
             result = "bridged" if bridged_flag else (
@@ -323,7 +325,7 @@ class Interpreter:
 
         call.on_interrupt = on_interrupt
         wait_task = asyncio.get_running_loop().create_task(
-            self._wait_loop(verb, queue.sid, queue.name, base)
+            self._wait_loop(verb, queue, member, base)
         )
         try:
             waitables: list[asyncio.Future[Any]] = [wait_task, member.bridged]
@@ -363,10 +365,9 @@ class Interpreter:
         return nxt
 
     async def _wait_loop(
-        self, verb: t.Enqueue, queue_sid: str, queue_name: str, base: str | None
+        self, verb: t.Enqueue, queue: CallQueue, member: QueueMember, base: str | None
     ) -> tuple[str, Next | End | None]:
-        queue = self.emu.queue(queue_name)
-        member = next(m for m in queue.members if m.call_sid == self.call.sid)
+        queue_sid = queue.sid
         while True:
             began = self.clock.elapsed()
             if not verb.wait_url:
@@ -627,7 +628,15 @@ class Interpreter:
         call.transcript.outcome.answered_by = f"queue:{queue.name}"
         self._step(f"bridge:{member.call_sid}", "BRIDGE")
         try:
-            await bridge.started.wait()
+            began = asyncio.get_running_loop().create_task(bridge.started.wait())
+            gone = asyncio.get_running_loop().create_task(bridge.ended.wait())
+            try:
+                await asyncio.wait([began, gone], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                began.cancel()
+                gone.cancel()
+            if bridge.ended.is_set():  # the caller left during the announcement
+                return "completed", member.call_sid, 0.0, {"QueueSid": queue.sid}
             started = self.clock.elapsed()
             talk = sample(call.script.talk_time)
             ended = asyncio.get_running_loop().create_task(bridge.ended.wait())

@@ -7,7 +7,7 @@ from aiohttp import web
 from emulator import AgentPhone, CallerScript, CarrierEmulator
 from emulator.audio import make_wav
 
-from .conftest import FakeService, Req, twiml
+from .conftest import FakeService, Req, eventually, twiml
 
 
 async def run(
@@ -289,3 +289,34 @@ async def test_dial_queue_dequeues_the_first_caller(
     done = service.at("/agent-done")[0].params
     assert done["DialCallStatus"] == "completed" and done["DialCallSid"] == caller.sid
     assert 38 <= int(done["DialCallDuration"]) <= 42
+
+
+async def test_hanging_up_while_queued_is_an_abandon(
+    service: FakeService, emu: CarrierEmulator
+) -> None:
+    service.route("/voice", twiml('<Enqueue waitUrl="/wait" action="/q">general</Enqueue>'))
+    service.route("/wait", twiml('<Pause length="10"/>'))
+    service.route("/q", twiml("<Hangup/>"))
+    _, data = await run(emu, service, CallerScript(hangup_after=15))
+    assert data["outcome"]["abandoned"] is True  # type: ignore[index]
+    assert data["outcome"]["queued"] is True  # type: ignore[index]
+    assert service.at("/q")[0].params["QueueResult"] == "hangup"
+    assert service.at("/q")[0].params["CallStatus"] == "completed"
+
+
+async def test_dial_queue_waits_for_a_caller_to_join(
+    service: FakeService, emu: CarrierEmulator
+) -> None:
+    service.route(
+        "/agent", twiml('<Dial action="/agent-done" timeout="60"><Queue>q</Queue></Dial>')
+    )
+    service.route("/agent-done", twiml("<Hangup/>"))
+    service.route("/voice", twiml("<Enqueue>q</Enqueue><Say>after the agent</Say>"))
+    emu.register_agent(AgentPhone(number="+15550100", answer_after=0, handle_time=10))
+    agent_call = await emu.create_call(to="+15550100", from_="+2", url=service.url("/agent"))
+    await eventually(lambda: emu.queue("q").waiting_dequeuers)
+    heard, data = await run(emu, service)
+    await agent_call.wait_finished(10)
+    assert heard == ["after the agent"]
+    assert service.at("/agent-done")[0].params["DialCallStatus"] == "completed"
+    assert data["outcome"]["answered_by"] == "+15550100"  # type: ignore[index]
