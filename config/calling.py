@@ -67,6 +67,8 @@ class CallingConfig:
     survey_delay_s: Mapping[str, float]  # queue -> delay; key "default" for the rest
     min_window_left_s: float = 120.0
     limits: CallingLimits = CallingLimits()
+    caller_id: str = "+10000000000"  # the number outbound calls come from (E.164)
+    care_queue: str = "care"  # where answered care follow-ups are bridged, with priority
 
     @property
     def bank_timezone(self) -> str:
@@ -185,7 +187,17 @@ def parse_calling(data: Any, file: str) -> CallingConfig:
     where = "calling"
     reader.unknown_fields(
         root,
-        {"window", "min_window_left", "countries", "rate_limit", "retry", "survey_delay", "limits"},
+        {
+            "window",
+            "min_window_left",
+            "countries",
+            "rate_limit",
+            "retry",
+            "survey_delay",
+            "limits",
+            "caller_id",
+            "care_queue",
+        },
         where,
     )
     window = parse_calendar(
@@ -249,9 +261,15 @@ def parse_calling(data: Any, file: str) -> CallingConfig:
             high=800 * 86400.0,
         ),
     )
+    caller_id = reader.string(root, "caller_id", where, required=False) or "+10000000000"
+    if not re.match(r"^\+[1-9]\d{6,14}$", caller_id):
+        reader.error(root, "caller_id", where, "field 'caller_id' must be an E.164 number")
+    care_queue = reader.string(root, "care_queue", where, required=False) or "care"
     if issues:
         raise ConfigError(issues)
     return CallingConfig(
+        caller_id=caller_id,
+        care_queue=care_queue,
         window=window,
         countries=countries,
         retry=MappingProxyType(retry),
