@@ -93,6 +93,7 @@ class Call:
         self.on_interrupt: Callable[[Interrupt], Fetch | None] | None = None
         self.background: set[asyncio.Task[None]] = set()
         self.stop_streams: dict[str, asyncio.Event] = {}
+        self.on_end: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------ parameters
 
@@ -249,6 +250,8 @@ class Call:
                 await asyncio.wait(self.background)
             if self.status not in TERMINAL:
                 self._finish(self.transcript.outcome.hangup_reason or "emulator-stopped")
+            for release in self.on_end:
+                release()
             await self.callbacks.drain()
             self._finished.set()
 

@@ -28,8 +28,10 @@ MAX_REDIRECTS_IN_WHISPER = 5
 
 
 def say_seconds(text: str) -> float:
-    """About how long a TTS voice takes to speak `text` (15 characters a second)."""
-    return max(0.5, len(text) / 15.0)
+    """About how long a TTS voice takes to speak `text`: 15 characters a second for
+    alphabetic scripts, 6 for syllabic/ideographic ones (Hangul, kana, Han)."""
+    wide = sum(1 for ch in text if ord(ch) >= 0x1100)
+    return max(0.5, (len(text) - wide) / 15.0 + wide / 6.0)
 
 
 def resolve(url: str | None, base: str | None) -> str | None:
@@ -100,6 +102,8 @@ class Interpreter:
             self._answer_if_ringing()
             return self.application_error()
         step = self._step(node, method, doc.verbs)
+        if url:
+            self.call.document_url = url
         if self.call.status == CallStatus.RINGING:
             if doc.verbs and isinstance(doc.verbs[0], t.Reject):
                 return self.reject(doc.verbs[0], step)
@@ -690,6 +694,13 @@ class Interpreter:
                     await self.clock.sleep(delay)
             if outcome is None:
                 far.legs.append(AgentLeg(call.sid, None, "answered"))
+                far.active += 1
+                phone = far
+
+                def release() -> None:
+                    phone.active -= 1
+
+                call.on_end.append(release)
         elif far is not None:
             kind = far.answer
             if kind == "busy":

@@ -1,7 +1,8 @@
 """Twilio-native call queues (<Enqueue>, <Dial><Queue>, <Leave>).
 
 Position is 1-based; AvgQueueTime is the average wait of the calls now in the queue
-(Twilio's `average_wait_time`); the default maximum size is 100, as documented."""
+(Twilio's `average_wait_time`); the default maximum size is 1000 (Twilio's current
+default for a Queue's max_size)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class QueueMember:
 class CallQueue:
     name: str
     sid: str
-    max_size: int = 100
+    max_size: int = 1000
     members: list[QueueMember] = field(default_factory=list)
     waiting_dequeuers: list[asyncio.Future[QueueMember]] = field(default_factory=list)
 
