@@ -226,7 +226,7 @@ async def cpu_pipeline(
 
 
 def rss_bytes() -> int:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     return int(psutil.Process().memory_info().rss)
 
