@@ -294,9 +294,7 @@ def run_ideal(
         position = 0
         if state[call_idx] == _WAITING:
             key = (-c.priority, c.arrival_s, call_idx)
-            position = 1 + sum(
-                1 for e in waiting[queue] if state[e[2]] == _WAITING and e < key
-            )
+            position = 1 + sum(1 for e in waiting[queue] if state[e[2]] == _WAITING and e < key)
         eligible = [i for i in range(n_agents) if queue in skills[i]]
         n_ready = sum(1 for i in eligible if i in ready)
         busy = tuple(t - answer_at[i] for i in eligible if i not in ready)

@@ -158,8 +158,7 @@ def parse_distribution(text: str) -> Distribution:
         )
     if name not in _ARITY:
         raise ValueError(
-            f"bad distribution {text!r}: unknown kind {name!r} "
-            f"(exp, lognormal, fixed, uniform)"
+            f"bad distribution {text!r}: unknown kind {name!r} (exp, lognormal, fixed, uniform)"
         )
     cls, arity = _ARITY[name]
     parts = [p.strip() for p in args.split(",")]
@@ -267,8 +266,13 @@ class Workload:
         )
         calls = tuple(
             Call(
-                int(i), float(a), float(h), float(r),
-                math.inf if p is None else float(p), bool(v), int(pr),
+                int(i),
+                float(a),
+                float(h),
+                float(r),
+                math.inf if p is None else float(p),
+                bool(v),
+                int(pr),
             )
             for i, a, h, r, p, v, pr in data["calls"]
         )

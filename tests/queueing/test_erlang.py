@@ -82,8 +82,7 @@ def test_staffing_advice_reference() -> None:
     assert agents_needed(200, 180, target_s=20, service_level_goal=0.8, max_asa_s=2).agents == 16
     assert agents_needed(200, 180, target_s=20, service_level_goal=0.5).agents == 12
     assert (
-        agents_needed(200, 180, target_s=20, service_level_goal=0.5, max_occupancy=0.7).agents
-        == 15
+        agents_needed(200, 180, target_s=20, service_level_goal=0.5, max_occupancy=0.7).agents == 15
     )
 
 
@@ -99,6 +98,7 @@ def _exact_c(n: int, a: Fraction) -> Fraction:
     return top / (sum(terms, Fraction(0)) + top)
 
 
+@settings(deadline=None)
 @given(
     n=st.integers(min_value=1, max_value=60),
     ratio=st.fractions(min_value=Fraction(1, 100), max_value=Fraction(99, 100)),
@@ -175,7 +175,7 @@ def test_figures_are_probabilities(a: float, extra: int, t: float) -> None:
     assert service_level(n, a, 180, t + 10) >= sl
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(
     calls=st.floats(min_value=1, max_value=5000),
     aht=st.floats(min_value=10, max_value=900),

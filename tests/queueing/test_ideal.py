@@ -263,9 +263,7 @@ def test_no_bias_against_erlang_c() -> None:
 
 
 def test_vip_priority_improves_vip_service() -> None:
-    w = generate(
-        WorkloadSpec(calls_per_hour=120, duration_s=100 * 3600, vip_share=0.2), seed=4
-    )
+    w = generate(WorkloadSpec(calls_per_hour=120, duration_s=100 * 3600, vip_share=0.2), seed=4)
     r = run_ideal(w, IdealConfig(agent_pool(8)))
     vip, general = r.by_priority[1], r.by_priority[0]
     assert vip.service_level is not None and general.service_level is not None

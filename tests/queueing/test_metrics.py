@@ -124,7 +124,11 @@ def test_empty_summary() -> None:
     s = summarize([], target_s=30)
     assert s.offered == 0
     assert (s.service_level, s.asa_s, s.abandon_rate, s.aht_s, s.occupancy) == (
-        None, None, None, None, None,
+        None,
+        None,
+        None,
+        None,
+        None,
     )
     assert s.p95_wait_s is None and s.max_wait_s is None
 
@@ -152,7 +156,10 @@ def test_tallies_add_up(a: list[Rec], b: list[Rec]) -> None:
     whole = tally(a + b, target_s=30)
     parts = tally(a, target_s=30) + tally(b, target_s=30)
     assert (whole.offered, whole.answered, whole.abandoned, whole.short_abandons) == (
-        parts.offered, parts.answered, parts.abandoned, parts.short_abandons,
+        parts.offered,
+        parts.answered,
+        parts.abandoned,
+        parts.short_abandons,
     )
     assert whole.answered_within_target == parts.answered_within_target
     assert whole.abandoned_after_target == parts.abandoned_after_target

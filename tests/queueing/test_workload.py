@@ -8,7 +8,7 @@ import random
 import statistics
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from queueing.workload import (
@@ -135,9 +135,7 @@ def test_common_random_numbers() -> None:
     # Adding patience or VIPs changes nothing else of the sample path.
     base = generate(WorkloadSpec(calls_per_hour=120, duration_s=7200), seed=11)
     other = generate(
-        WorkloadSpec(
-            calls_per_hour=120, duration_s=7200, patience=Exponential(60), vip_share=0.3
-        ),
+        WorkloadSpec(calls_per_hour=120, duration_s=7200, patience=Exponential(60), vip_share=0.3),
         seed=11,
     )
     assert [(c.arrival_s, c.handle_s, c.ring_s) for c in base.calls] == [
@@ -148,7 +146,10 @@ def test_common_random_numbers() -> None:
 
 def test_round_trip_json() -> None:
     spec = WorkloadSpec(
-        calls_per_hour=90, duration_s=1800, ring=Fixed(4), patience=Lognormal(60, 20),
+        calls_per_hour=90,
+        duration_s=1800,
+        ring=Fixed(4),
+        patience=Lognormal(60, 20),
         vip_share=0.5,
     )
     w = generate(spec, seed=5)
@@ -169,6 +170,7 @@ def test_empty_and_invalid_specs() -> None:
             WorkloadSpec(**kwargs)  # type: ignore[arg-type]
 
 
+@settings(deadline=None)
 @given(seed=st.integers(0, 2**32), rate=st.floats(1, 600), hours=st.floats(0.01, 2))
 def test_any_seed_gives_valid_path(seed: int, rate: float, hours: float) -> None:
     w = generate(WorkloadSpec(calls_per_hour=rate, duration_s=hours * 3600), seed)
