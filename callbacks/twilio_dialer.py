@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from aiohttp import encode_basic_auth
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
@@ -29,6 +30,29 @@ log = logging.getLogger("hotline.callbacks")
 
 # Twilio error codes that no retry can fix (invalid or blocked destination, not allowed)
 PERMANENT_ERRORS = frozenset({13223, 13224, 13225, 13226, 21211, 21215, 21216, 21217, 21614})
+
+
+class _HeaderAuthHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """twilio's async client hands aiohttp a BasicAuth object, which aiohttp 3.14
+    deprecates; send the same credentials as an Authorization header instead."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (twilio's signature)
+        allow_redirects: bool = False,
+    ) -> Any:
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = encode_basic_auth(auth[0], auth[1])
+        return await super().request(
+            method, url, params, data, headers, None, timeout, allow_redirects
+        )
 
 
 def _default_voice_url(base: str) -> Callable[[Job], str]:
@@ -59,7 +83,7 @@ class TwilioDialer:
         self.status_url = f"{base}{status_path}"
         self.machine_detection = machine_detection
         self.ring_timeout_s = ring_timeout_s
-        self._http = AsyncTwilioHttpClient(timeout=http_timeout_s)
+        self._http = _HeaderAuthHttpClient(timeout=http_timeout_s)
         self.client = Client(account_sid, auth_token, http_client=self._http)
         if api_base:
             self.client.api.base_url = api_base.rstrip("/")

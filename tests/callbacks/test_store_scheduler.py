@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
+from callbacks.cases import CaseStore
 from callbacks.jobs import JobKind, JobState
 from callbacks.recording_dialer import RecordingDialer
 from callbacks.retry import CallOutcome
 from callbacks.scheduler import Scheduler
+from callbacks.service import CallbackService
 from callbacks.store import CallbackStore, ChangeStatus, ClaimMode, JobFilter, StoreFull
+from callbacks.surveys_store import SurveyStore
 from config.calling import CallingConfig
 from config.keys import Keys
+from config.surveys import load_surveys
 from tests.callbacks.conftest import new_job, with_limits
+
+SURVEYS_YAML = Path(__file__).resolve().parents[2] / "config" / "surveys.yaml"
 
 
 def scheduler(store: CallbackStore, dialer: RecordingDialer, calling: CallingConfig) -> Scheduler:
@@ -219,3 +228,74 @@ async def test_claim_modes_are_reported(store: CallbackStore) -> None:
     _, claims = await store.claim(max_jobs=5, calls_per_second=10, burst=10)
     assert [c.mode for c in claims] == [ClaimMode.NEW]
     assert claims[0].job.state is JobState.DIALLING
+
+
+async def test_a_call_with_no_final_status_is_settled_not_redialled(
+    redis: aioredis.Redis, keys: Keys, calling: CallingConfig
+) -> None:
+    quick = with_limits(calling, call_timeout_s=0.3)
+    store = CallbackStore(redis, keys, quick.limits)
+    dialer = RecordingDialer(redis, keys)
+    sched = Scheduler(store, dialer, quick)
+    job = await store.create(new_job(await store.now_ms()))
+    await sched.run_once()
+    await asyncio.sleep(0.4)
+    assert await sched.run_once() == 1  # the stale call is claimed for settling
+    after = await store.get(job.id)
+    assert after is not None and after.state is JobState.COMPLETED
+    assert after.outcome == "status_unknown" and after.attempts[0].outcome == "unknown"
+    assert len(await dialer.dials()) == 1
+
+
+async def test_outbound_survey_after_the_delay_inside_the_window(
+    redis: aioredis.Redis, keys: Keys, demo_calling: CallingConfig
+) -> None:
+    store = CallbackStore(redis, keys, demo_calling.limits)
+    service = CallbackService(
+        store,
+        SurveyStore(redis, keys, demo_calling.bank_timezone),
+        CaseStore(redis, keys),
+        demo_calling,
+        load_surveys(SURVEYS_YAML),
+        frozenset({"cards", "general"}),
+    )
+    sh = ZoneInfo("Asia/Shanghai")
+    # far enough ahead that "now" never interferes: Wednesday 2030-03-13 19:50 Shanghai
+    ended = datetime(2030, 3, 13, 19, 50, tzinfo=sh)
+    job = await service.schedule_survey(
+        call_sid="CAagentcall1",
+        phone="+8613812345678",
+        queue="cards",  # outbound after 5 min: 19:55 still leaves the 2 min the window asks
+        agent="a1",
+        language=None,
+        ended_at=ended,
+    )
+    assert job is not None and job.kind is JobKind.SURVEY and job.language == "zh"
+    assert job.due == datetime(2030, 3, 13, 19, 55, tzinfo=sh)
+    late = await service.schedule_survey(
+        call_sid="CAagentcall2",
+        phone="+8613812345678",
+        queue="loans",  # 30 min delay: 20:20 is closed -> Thursday 09:00
+        agent="a1",
+        language="en",
+        ended_at=ended,
+    )
+    assert late is not None and late.due == datetime(2030, 3, 14, 9, 0, tzinfo=sh)
+    again = await service.schedule_survey(
+        call_sid="CAagentcall1",
+        phone="+8613812345678",
+        queue="cards",
+        agent="a1",
+        language=None,
+        ended_at=ended,
+    )
+    assert again is not None and again.id == job.id  # once per call
+    same_call = await service.schedule_survey(
+        call_sid="CAagentcall3",
+        phone="+8613812345678",
+        queue="general",
+        agent="a1",
+        language=None,
+        ended_at=ended,
+    )
+    assert same_call is None  # surveyed in the same call, not outbound
