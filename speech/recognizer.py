@@ -377,6 +377,7 @@ class RecognitionSession:
         self._pending = bytearray()
         self._audio_bytes = 0
         self._speech_at: int | None = None
+        self._no_input_origin: int | None = 0  # audio position the no-input timer runs from
         self._words: list[Word] = []
         self._done: Utterance | None = None
         self._batch_bytes = SAMPLE_RATE * config.batch_ms // 1000
@@ -421,6 +422,14 @@ class RecognitionSession:
     def done(self) -> Utterance | None:
         return self._done
 
+    def pause_no_input_timer(self) -> None:
+        """While our prompt plays, silence is not "no input" (the caller is listening)."""
+        self._no_input_origin = None
+
+    def start_no_input_timer(self) -> None:
+        """The prompt finished (its mark came back): the no-input timeout runs from now."""
+        self._no_input_origin = self._audio_bytes
+
     async def _run(self, fn: Callable[[bytes], Any], data: bytes) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, data)
@@ -453,7 +462,12 @@ class RecognitionSession:
         chunk = bytes(self._pending)
         self._pending.clear()
         cfg = self.config
-        if self._speech_at is None and self.audio_ms >= cfg.no_input_ms:
+        origin = self._no_input_origin
+        if (
+            self._speech_at is None
+            and origin is not None
+            and (self._audio_bytes - origin) * 1000 // SAMPLE_RATE >= cfg.no_input_ms
+        ):
             words = await self._run(self._final, chunk)
             return FeedResult(started_now, self._finish(words, EndReason.NO_INPUT))
         if (
