@@ -21,6 +21,7 @@ import json
 import logging
 from collections import deque
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 
@@ -60,7 +61,29 @@ class _Outbound:
         await self.ws.send_str(json.dumps(msg))
 
 
-async def _open(call: Call, stream: Stream) -> aiohttp.ClientWebSocketResponse | None:
+async def _status(
+    call: Call, stream: Stream, base: str | None, stream_sid: str, event: str, error: str = ""
+) -> None:
+    """The <Stream statusCallback>: stream-started, stream-stopped or stream-error."""
+    url = urljoin(base or "", stream.status_callback) if stream.status_callback else None
+    if not url:
+        return
+    params = {
+        "AccountSid": call.emu.account_sid,
+        "CallSid": call.sid,
+        "StreamSid": stream_sid,
+        "StreamName": stream.name or stream_sid,
+        "StreamEvent": event,
+        "Timestamp": call.emu.clock.now().isoformat(),
+    }
+    if error:
+        params["StreamError"] = error
+    await call.emu.webhooks.notify(url, "POST", params)
+
+
+async def _open(
+    call: Call, stream: Stream, base: str | None, stream_sid: str
+) -> aiohttp.ClientWebSocketResponse | None:
     try:
         return await call.emu.session.ws_connect(
             stream.url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0)
@@ -69,6 +92,7 @@ async def _open(call: Call, stream: Stream) -> aiohttp.ClientWebSocketResponse |
         call.record_error(
             entry(31920, call_sid=call.sid, url=stream.url, detail=type(exc).__name__)
         )
+        await _status(call, stream, base, stream_sid, "stream-error", "WebSocket handshake error")
         return None
 
 
@@ -206,10 +230,10 @@ class _Session:
 
 async def run_connect(call: Call, stream: Stream, base: str | None, step: Step) -> str:
     """<Connect><Stream>: returns 'server-closed', 'caller-hangup' or 'failed'."""
-    ws = await _open(call, stream)
+    stream_sid = call.emu.new_sid("MZ")
+    ws = await _open(call, stream, base, stream_sid)
     if ws is None:
         return "failed"
-    stream_sid = call.emu.new_sid("MZ")
     out = _Outbound(ws, stream_sid)
     session = _Session(call, out, step)
     reason = "stopped"
@@ -217,6 +241,7 @@ async def run_connect(call: Call, stream: Stream, base: str | None, step: Step) 
     try:
         await out.send("connected")
         await out.send("start", _start_body(call, stream_sid, stream, ["inbound"]))
+        await _status(call, stream, base, stream_sid, "stream-started")
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(session.receive()), loop.create_task(session.pace())]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -240,6 +265,7 @@ async def run_connect(call: Call, stream: Stream, base: str | None, step: Step) 
                 pass
         await ws.close()
         call.heard(Heard(kind="stream", url=stream.url, ms=session.played_ms))
+        await _status(call, stream, base, stream_sid, "stream-stopped")
 
 
 def start_fork(call: Call, stream: Stream, base: str | None, step: Step) -> None:
@@ -247,16 +273,16 @@ def start_fork(call: Call, stream: Stream, base: str | None, step: Step) -> None
     stop = asyncio.Event()
     name = stream.name or call.emu.new_sid("MZ")
     call.stop_streams[name] = stop
-    task = asyncio.get_running_loop().create_task(_fork(call, stream, stop))
+    task = asyncio.get_running_loop().create_task(_fork(call, stream, base, stop))
     call.background.add(task)
     task.add_done_callback(call.background.discard)
 
 
-async def _fork(call: Call, stream: Stream, stop: asyncio.Event) -> None:
-    ws = await _open(call, stream)
+async def _fork(call: Call, stream: Stream, base: str | None, stop: asyncio.Event) -> None:
+    stream_sid = call.emu.new_sid("MZ")
+    ws = await _open(call, stream, base, stream_sid)
     if ws is None:
         return
-    stream_sid = call.emu.new_sid("MZ")
     out = _Outbound(ws, stream_sid)
     tracks = {
         "inbound_track": ["inbound"],
@@ -268,6 +294,7 @@ async def _fork(call: Call, stream: Stream, stop: asyncio.Event) -> None:
     try:
         await out.send("connected")
         await out.send("start", _start_body(call, stream_sid, stream, tracks))
+        await _status(call, stream, base, stream_sid, "stream-started")
         chunk = 0
         next_t = loop.time()
         payload = base64.b64encode(SILENCE_FRAME).decode("ascii")
@@ -294,3 +321,4 @@ async def _fork(call: Call, stream: Stream, stop: asyncio.Event) -> None:
         call.record_error(entry(31921, call_sid=call.sid, url=stream.url, detail=str(exc)))
     finally:
         await ws.close()
+        await _status(call, stream, base, stream_sid, "stream-stopped")

@@ -83,7 +83,8 @@ async def ws_server(aiohttp_server: Any) -> WsServer:
 
 def connect_twiml(url: str) -> str:
     return twiml(
-        f'<Connect><Stream url="{url}"><Parameter name="node" value="main"/>'
+        f'<Connect><Stream url="{url}" statusCallback="/stream-status">'
+        '<Parameter name="node" value="main"/>'
         '<Parameter name="lang" value="ko"/></Stream></Connect><Say>after the stream</Say>'
     )
 
@@ -126,6 +127,9 @@ async def test_bidirectional_stream_messages(
     assert step.input == ["say:balance.wav", "dtmf:1"]
     assert [h.ms for h in step.heard if h.kind == "stream"] == [500]
     assert tr.heard_text() == ["after the stream"]
+    events = [r.params["StreamEvent"] for r in service.at("/stream-status")]
+    assert events == ["stream-started", "stream-stopped"]
+    assert service.at("/stream-status")[0].params["StreamSid"] == body["streamSid"]
 
 
 async def test_rest_redirect_stops_the_stream(
@@ -197,3 +201,4 @@ async def test_unreachable_stream_is_31920_and_the_call_goes_on(
     tr = await call.wait_finished(10)
     assert [e.code for e in emu.errors] == [31920]
     assert tr.heard_text() == ["after the stream"]
+    assert [r.params["StreamEvent"] for r in service.at("/stream-status")] == ["stream-error"]
