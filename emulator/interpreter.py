@@ -118,9 +118,14 @@ class Interpreter:
         return End("application-error")
 
     def reject(self, verb: t.Reject, step: Step) -> End:
+        """Twilio: a first-verb <Reject> never answers; the call ends `busy` for
+        reason="busy" and `no-answer` for "rejected". Later in a call it just hangs up."""
         step.input.append(f"reject:{verb.reason}")
         self.call.transcript.outcome.hangup_reason = f"rejected:{verb.reason}"
-        self.call.set_status(CallStatus.BUSY)
+        if self.call.status in (CallStatus.RINGING, CallStatus.QUEUED):
+            self.call.set_status(
+                CallStatus.BUSY if verb.reason == "busy" else CallStatus.NO_ANSWER
+            )
         return End(f"rejected:{verb.reason}")
 
     async def run_verbs(
@@ -188,6 +193,10 @@ class Interpreter:
             await self.clock.sleep(say_seconds(verb.text))
 
     async def play(self, verb: t.Play, base: str | None, *, in_gather: bool = False) -> bool:
+        if verb.digits and not verb.url:  # DTMF tones played into the call
+            self.call.heard(Heard(kind="tone", text=verb.digits, ms=100 * len(verb.digits)))
+            await self.clock.sleep(0.1 * len(verb.digits))
+            return True
         url = resolve(verb.url, base) or ""
         seconds = self.emu.media_cache.get(url)
         if seconds is None:

@@ -146,6 +146,9 @@ async def test_reject_never_answers(service: FakeService, emu: CarrierEmulator) 
     tr = await call.wait_finished(10)
     assert tr.outcome.final_status == "busy" and tr.outcome.duration_s == 0
     assert service.at("/status")[0].params["CallStatus"] == "busy"
+    service.route("/voice", twiml("<Reject/>"))
+    call = await emu.place_inbound_call(voice_url=service.url("/voice"), from_="+1", to="+2")
+    assert (await call.wait_finished(10)).outcome.final_status == "no-answer"
 
 
 async def test_record_serves_the_recording(
