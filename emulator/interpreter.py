@@ -542,6 +542,7 @@ class Interpreter:
                     Fetch(resolve(target.url, base) or target.url, target.method),
                     {**leg_params, "CallStatus": "in-progress"},
                     leg,
+                    phone,
                 )
                 if not whispered:
                     leg.outcome = "whisper-hangup"
@@ -568,8 +569,11 @@ class Interpreter:
             call.background.add(drain)
             drain.add_done_callback(call.background.discard)
 
-    async def _whisper(self, nxt: Fetch, params: dict[str, str], leg: AgentLeg) -> bool:
-        """Run the <Number url>/<Client url> TwiML on the agent's leg; False if it hung up."""
+    async def _whisper(
+        self, nxt: Fetch, params: dict[str, str], leg: AgentLeg, phone: AgentPhone
+    ) -> bool:
+        """Run the <Number url>/<Client url> TwiML on the agent's leg (Say, Play, Pause,
+        Gather with the phone's `whisper_keys`, Redirect); False if it hung up."""
         for _ in range(MAX_REDIRECTS_IN_WHISPER):
             try:
                 fetched = await self.emu.webhooks.fetch_document(
@@ -578,7 +582,7 @@ class Interpreter:
             except TwimlError as exc:
                 self._record(exc, nxt.url)
                 return False
-            redirect: Fetch | None = None
+            follow: Fetch | None = None
             for verb in fetched.document.verbs:
                 if isinstance(verb, t.Say):
                     leg.whisper.append(verb.text)
@@ -592,15 +596,22 @@ class Interpreter:
                     for prompt in verb.prompts:
                         if isinstance(prompt, t.Say):
                             leg.whisper.append(prompt.text)
+                            await self.clock.sleep(say_seconds(prompt.text))
+                    keys = phone.whisper_keys
+                    if keys:
+                        await self.clock.sleep(self.call.script.press_seconds * len(keys))
+                        action = resolve(verb.action, fetched.url) or fetched.url
+                        follow = Fetch(action, verb.method, (("Digits", keys.rstrip("#")),))
+                        break
                     await self.clock.sleep(verb.timeout)
                 elif isinstance(verb, t.Hangup | t.Reject):
                     return False
                 elif isinstance(verb, t.Redirect):
-                    redirect = Fetch(resolve(verb.url, fetched.url) or verb.url, verb.method)
+                    follow = Fetch(resolve(verb.url, fetched.url) or verb.url, verb.method)
                     break
-            if redirect is None:
+            if follow is None:
                 return True
-            nxt = redirect
+            nxt = follow
         return True
 
     async def _dial_queue(

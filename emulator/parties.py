@@ -111,6 +111,8 @@ class AgentPhone:
     busy: the line answers busy.
     handle_time: talk this long once bridged, then hang up.
     max_calls: concurrent calls before the phone returns busy.
+    whisper_keys: what the agent presses at a <Gather> in the whisper (e.g. "1" to
+        accept a screened call); None lets it time out.
     """
 
     number: str | None = None
@@ -119,6 +121,7 @@ class AgentPhone:
     busy: bool = False
     handle_time: Duration = 30.0
     max_calls: int = 1
+    whisper_keys: str | None = None
     legs: list[AgentLeg] = field(default_factory=list)
     active: int = 0
 

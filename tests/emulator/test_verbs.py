@@ -323,3 +323,22 @@ async def test_dial_queue_waits_for_a_caller_to_join(
     assert heard == ["after the agent"]
     assert service.at("/agent-done")[0].params["DialCallStatus"] == "completed"
     assert data["outcome"]["answered_by"] == "+15550100"  # type: ignore[index]
+
+
+async def test_screened_whisper_accept_and_decline(
+    service: FakeService, emu: CarrierEmulator
+) -> None:
+    emu.register_agent(AgentPhone(number="+1001", answer_after=1, handle_time=5, whisper_keys="1"))
+    emu.register_agent(AgentPhone(number="+1002", answer_after=1, handle_time=5))
+    screen = twiml('<Gather numDigits="1" action="/screened"><Say>Press 1 to take it</Say></Gather>'
+                   "<Hangup/>")
+    service.route("/screen", screen)
+    service.route("/screened", twiml("<Say>Connecting</Say>"))
+    service.route("/voice", twiml('<Dial action="/a"><Number url="/screen">+1002</Number></Dial>'))
+    service.route("/a", twiml('<Dial action="/b"><Number url="/screen">+1001</Number></Dial>'))
+    service.route("/b", twiml("<Hangup/>"))
+    await run(emu, service)
+    assert service.at("/a")[0].params["DialCallStatus"] == "no-answer"
+    assert service.at("/b")[0].params["DialCallStatus"] == "completed"
+    assert service.at("/screened")[0].params["Digits"] == "1"
+    assert emu.agents_by_number["+1001"].legs[0].whisper == ["Press 1 to take it", "Connecting"]
