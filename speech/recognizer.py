@@ -490,15 +490,19 @@ class RecognitionSession:
         """End now (the stream stopped, a key was pressed): whatever vosk has decoded."""
         if self._done is not None:
             return self._done
+        if self._closed:
+            raise RuntimeError("recognition session is closed")
         chunk = bytes(self._pending)
         self._pending.clear()
         words = await self._run(self._final, chunk)
         return self._finish(words, EndReason.FINISHED)
 
     def close(self) -> None:
-        """Give the capacity slot back; idempotent. The recognizer is freed with the object."""
+        """Give the capacity slot back and drop the vosk recognizer; idempotent. (A decode
+        still running on the executor keeps its own reference until it returns.)"""
         if not self._closed:
             self._closed = True
+            self._recognizer = None
             self._release()
 
     async def __aenter__(self) -> RecognitionSession:

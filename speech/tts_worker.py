@@ -7,8 +7,10 @@ written atomically (temporary file + rename). Exit at end of input.
 Why a child process: pyttsx3's espeak driver keeps process-global state (espeak is
 initialised once per process and is not thread-safe), prints "Audio saved to ..." on
 stdout, and a crash in the C library would take the server with it. The child also does
-the pure-Python resampling, so it never holds the server's GIL. Measured on this machine:
-about 0.2 s to start (import + espeak init), then 15-40 ms per prompt (mostly resampling).
+the pure-Python resampling, so it never holds the server's GIL. Measured on this machine
+(40 Korean prompts of about 3 s): 4.7 s through this worker against 4.9 s with pyttsx3
+in-process on one serialized thread; the child costs about 0.15 s to start per batch, and
+a prompt costs about 0.1 s, mostly resampling 22.05 -> 8 kHz.
 """
 
 from __future__ import annotations
