@@ -225,12 +225,18 @@ class Call:
                     assert intr is not None
                     notify = self.on_interrupt(intr) if self.on_interrupt else None
                     self.on_interrupt = None
-                    if notify is not None:
-                        await interp.notify_action(notify)
                     if intr.kind == "redirect" and self.status not in TERMINAL:
+                        if notify is not None:  # posted alongside the new TwiML's fetch
+                            task = asyncio.get_running_loop().create_task(
+                                interp.notify_action(notify)
+                            )
+                            self.background.add(task)
+                            task.add_done_callback(self.background.discard)
                         nxt = intr.next
                         continue
-                    self._end_by(intr)
+                    self._end_by(intr)  # the call is over before its action request
+                    if notify is not None:
+                        await interp.notify_action(notify)
                     return
                 if isinstance(result, End):
                     self._finish(result.reason)
