@@ -296,11 +296,12 @@ class Interpreter:
 
     # ================================================================ Enqueue
 
-    def _queue_params(self, queue_sid: str, enqueued_at: float) -> dict[str, str]:
-        return {
-            "QueueSid": queue_sid,
-            "QueueTime": str(int(self.clock.elapsed() - enqueued_at)),
-        }
+    def _queue_params(
+        self, queue_sid: str, enqueued_at: float, left_at: float | None = None
+    ) -> dict[str, str]:
+        """QueueSid and QueueTime: the seconds spent waiting (not talking) in the queue."""
+        end = self.clock.elapsed() if left_at is None else left_at
+        return {"QueueSid": queue_sid, "QueueTime": str(int(end - enqueued_at))}
 
     async def enqueue(self, verb: t.Enqueue, base: str | None, step: Step) -> Next | End | None:
         call = self.call
@@ -321,6 +322,7 @@ class Interpreter:
             else None
         )
         bridged_flag = False
+        left_at: float | None = None
 
         def on_interrupt(intr: Interrupt) -> Fetch | None:
             queue.leave(member)
@@ -331,7 +333,10 @@ class Interpreter:
             result = "bridged" if bridged_flag else (
                 "hangup" if intr.kind == "hangup" else "redirected"
             )
-            params = {"QueueResult": result, **self._queue_params(queue.sid, member.enqueued_at)}
+            params = {
+                "QueueResult": result,
+                **self._queue_params(queue.sid, member.enqueued_at, left_at),
+            }
             if intr.kind == "hangup":
                 params["CallStatus"] = CallStatus.COMPLETED.value
             return Fetch(action, verb.method, tuple(params.items()))
@@ -345,6 +350,7 @@ class Interpreter:
             await asyncio.wait(waitables, return_when=asyncio.FIRST_COMPLETED)
             if member.bridged.done():
                 bridged_flag = True
+                left_at = self.clock.elapsed()
                 if timer is not None:
                     timer.cancel()
                 wait_task.cancel()
@@ -370,7 +376,10 @@ class Interpreter:
                 wait_task.cancel()
                 await asyncio.wait([wait_task])
         call.on_interrupt = None
-        params = {"QueueResult": result, **self._queue_params(queue.sid, member.enqueued_at)}
+        params = {
+            "QueueResult": result,
+            **self._queue_params(queue.sid, member.enqueued_at, left_at),
+        }
         if result in {"bridged", "leave"}:
             return Fetch(action, verb.method, tuple(params.items())) if action else None
         if action:  # redirected out of the queue, or hung up by the wait TwiML

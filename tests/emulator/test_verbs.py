@@ -287,6 +287,7 @@ async def test_dial_queue_dequeues_the_first_caller(
     await agent_call.wait_finished(20)
     after = service.at("/after")[0].params
     assert after["QueueResult"] == "bridged"
+    assert int(after["QueueTime"]) < 10  # waiting time only, not the 40 s of talk
     assert tr.heard_text() == ["Connecting you now", "Survey"]
     assert tr.outcome.answered_by == "+15550100"
     done = service.at("/agent-done")[0].params
