@@ -101,3 +101,52 @@ def test_invalid_values_fall_back_to_defaults() -> None:
     doc = t.parse_twiml('<Response><Gather timeout="x" numDigits="-2"/></Response>')
     g = doc.verbs[0]
     assert isinstance(g, t.Gather) and g.timeout == 5 and g.num_digits is None
+
+
+def test_twilio_voice_response_output_parses_cleanly() -> None:
+    """What the service builds with twilio's VoiceResponse is accepted without warnings."""
+    from twilio.twiml.voice_response import Connect, Dial, Gather, Start, VoiceResponse
+
+    r = VoiceResponse()
+    g = Gather(
+        input="dtmf", action="/n", method="POST", timeout=5, num_digits=1,
+        finish_on_key="#", action_on_empty_result=True, language="ko-KR",
+    )
+    g.say("안녕하세요", language="ko-KR", voice="Polly.Seoyeon")
+    g.play("/p.wav", loop=1)
+    g.pause(length=1)
+    r.append(g)
+    r.enqueue("general", action="/q", method="POST", wait_url="/w", wait_url_method="POST")
+    d = Dial(action="/d", method="POST", timeout=20, caller_id="+15550000", time_limit=600)
+    d.number("+15550100", url="/whisper", method="POST", status_callback="/leg",
+             status_callback_event="initiated ringing answered completed")
+    d.client("alice", url="/whisper")
+    r.append(d)
+    dq = Dial()
+    dq.queue("general", url="/announce")
+    r.append(dq)
+    r.record(action="/r", method="POST", max_length=60, finish_on_key="#", play_beep=True,
+             timeout=5)
+    c = Connect(action="/after")
+    s = c.stream(url="wss://x/m", status_callback="/ss")
+    s.parameter(name="node", value="main")
+    r.append(c)
+    st = Start()
+    st.stream(url="wss://x/f", name="fork", track="both_tracks")
+    r.append(st)
+    r.redirect("/again", method="GET")
+    r.leave()
+    r.hangup()
+    r.reject(reason="busy")
+    doc = t.parse_twiml(str(r))
+    assert doc.warnings == ()
+    assert [t.verb_name(v) for v in doc.verbs] == [
+        "Gather", "Enqueue", "Dial", "Dial", "Record", "Connect", "Start", "Redirect",
+        "Leave", "Hangup", "Reject",
+    ]
+    dial = doc.verbs[2]
+    assert isinstance(dial, t.Dial) and dial.time_limit == 600
+    assert dial.targets[0] == t.DialNumber(
+        "+15550100", url="/whisper", status_callback="/leg",
+        status_callback_event=("initiated", "ringing", "answered", "completed"),
+    )
