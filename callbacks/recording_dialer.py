@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from importlib.resources import files
 
 import redis.asyncio as aioredis
 
@@ -37,6 +38,8 @@ class RecordingDialer:
         self.hang_before_s = hang_before_s  # simulate a worker stuck before the carrier call
         self.hang_after_s = hang_after_s  # ... or after the carrier placed it
         self.worker = worker
+        text = files("callbacks").joinpath("recording_dial.lua").read_text(encoding="utf-8")
+        self._record = redis.register_script(text)
 
     async def dial(self, job: Job) -> str:
         if self.hang_before_s:
@@ -47,10 +50,10 @@ class RecordingDialer:
         entry = json.dumps(
             {"job": job.id, "attempt": job.attempt, "sid": sid, "t": time.time(), "w": self.worker}
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.cb_carrier_calls(), idempotency_key(job), sid)
-            pipe.rpush(self.keys.cb_carrier_log(), entry)
-            await pipe.execute()
+        await self._record(
+            keys=[self.keys.cb_carrier_calls(), self.keys.cb_carrier_log()],
+            args=[idempotency_key(job), sid, entry],
+        )
         if self.hang_after_s:
             await asyncio.sleep(self.hang_after_s)
         return sid

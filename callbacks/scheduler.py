@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from redis.exceptions import RedisError
+
 from callbacks.jobs import Job, JobState, dt_to_ms, ms_to_dt
 from callbacks.retry import CallOutcome, Decision, Verdict, decide, outcome_of
 from callbacks.store import CallbackStore, Claim, ClaimMode
@@ -113,9 +115,12 @@ class Scheduler:
                 await self._slots.acquire()
                 self._slots.release()
                 claims = await self._claim()
-            except (OSError, ConnectionError) as exc:
+            except (RedisError, OSError) as exc:
+                # Redis restarting or unreachable: keep the loop alive and try again.
                 log.warning("claim failed; retrying", extra={"error": str(exc)})
-                claims = []
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
+                continue
             for claim in claims:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._guarded(claim))

@@ -18,6 +18,15 @@ Bounds: live jobs <= `limits.max_jobs` (scheduling beyond raises `StoreFull`); h
 lists keep the last `HISTORY_CAP` transitions; attempts <= max_attempts (<= 10); finished
 jobs expire after `limits.retention_s`; the listing index is trimmed to the retention;
 the DNC set holds at most `DNC_MAX` numbers (adds beyond are refused and counted).
+
+Durability: jobs live only in Redis, so the operator must enable persistence: AOF
+(`appendonly yes`, `appendfsync everysec`, which the embedded Redis of
+`config.redis_conn` turns on) plus RDB snapshots for backups. With `everysec` a Redis
+crash can lose the last second of writes; if that second held the claim of a job whose
+dial went out, the job comes back as scheduled and could ring again. `appendfsync always`
+closes that gap at a throughput cost (outbound calls are few; it is affordable).
+A replica promoted by Sentinel has the same window (replication is asynchronous; WAIT 1
+after the claim would close it).
 """
 
 from __future__ import annotations
