@@ -41,6 +41,7 @@ from speech.matching import DEFAULT_ACCEPT, DEFAULT_REJECT, MatchKind, match  # 
 from speech.media_stream import Media, parse_message  # noqa: E402
 from speech.recognizer import (  # noqa: E402
     ModelRegistry,
+    SessionConfig,
     SpeechRecognizer,
     TelephoneFrontEnd,
     Utterance,
@@ -250,10 +251,38 @@ def memory_per_recognizer(loaded: Any, grammar: Grammar, count: int = 20) -> flo
     return (after - before) / count
 
 
+def grid(registry: ModelRegistry) -> None:
+    """Sensitivity of accuracy to the front-end noise floor and the keyword weight."""
+    from speech.grammar import build_grammar
+
+    loaded = registry.get("ko")
+    assert loaded is not None
+    print("\n== grid: noise_std x keyword_weight (accept 0.5) ==")
+    for noise in (100.0, 150.0, 250.0):
+        for weight in (4, 6, 10):
+            g = build_grammar(
+                MENU, "ko", knows_word=loaded.knows, has_unk=False, keyword_weight=weight
+            )
+            rec = SpeechRecognizer(registry, max_sessions=2, config=SessionConfig(noise_std=noise))
+            try:
+                rows = asyncio.run(accuracy(rec, g))
+            finally:
+                rec.shutdown()
+            right = [r.score for r in rows if r.expected and r.option == r.expected]
+            impostors = [r.score for r in rows if r.option and r.option != r.expected]
+            print(
+                f"  noise {noise:5.0f} weight {weight:2d}: routed right "
+                f"{sum(x >= DEFAULT_ACCEPT for x in right):2d}/36, impostors routed "
+                f"{sum(x >= DEFAULT_ACCEPT for x in impostors)}, best impostor "
+                f"{max(impostors, default=0):.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=4, help="concurrent calls for the CPU run")
     parser.add_argument("--rounds", type=int, default=2, help="passes over the fixtures")
+    parser.add_argument("--grid", action="store_true", help="also sweep noise and weight")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -296,6 +325,8 @@ def main() -> None:
         print("\n== memory ==")
         print(f"process RSS with the model loaded: {rss_bytes() / 2**20:.0f} MiB")
         print(f"per live recognizer (grammar, 1 s decoded): {per_rec / 2**20:.2f} MiB")
+        if args.grid:
+            grid(registry)
     finally:
         recognizer.shutdown()
 

@@ -512,6 +512,21 @@ class RecognitionSession:
         self.close()
 
 
+def _transcribe(loaded: LoadedModel, ulaw: bytes) -> tuple[Word, ...]:
+    import vosk
+
+    rec = vosk.KaldiRecognizer(loaded.model, float(MODEL_RATE))
+    rec.SetWords(True)
+    front = TelephoneFrontEnd()
+    words: list[Word] = []
+    step = SAMPLE_RATE // 5  # 200 ms
+    for start in range(0, len(ulaw), step):
+        if rec.AcceptWaveform(front.process(ulaw[start : start + step])):
+            words.extend(parse_vosk_result(rec.Result()))
+    words.extend(parse_vosk_result(rec.FinalResult()))
+    return tuple(words)
+
+
 # --- the process-wide service ---------------------------------------------------------------
 
 
@@ -570,6 +585,29 @@ class SpeechRecognizer:
         return RecognitionSession(
             loaded, grammar, self._executor, self._release, config=self.config, call_sid=call_sid
         )
+
+    async def transcribe(
+        self, ulaw: bytes, lang: str, *, call_sid: str = ""
+    ) -> tuple[Word, ...] | None:
+        """Free-form transcript of a recording (8 kHz mu-law), e.g. a survey comment, with
+        the model's full vocabulary. Takes a capacity slot while it runs; None when the
+        language has no model or no capacity is left (keep the recording, transcribe
+        later)."""
+        extra = {"call_sid": call_sid, "lang": lang}
+        loaded = self.registry.get(lang)
+        if loaded is None:
+            log.info("no speech model for the language; not transcribed", extra=extra)
+            return None
+        with self._lock:
+            if self._active >= self.max_sessions:
+                log.warning("speech recognition at capacity; not transcribed", extra=extra)
+                return None
+            self._active += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, _transcribe, loaded, ulaw)
+        finally:
+            self._release()
 
     def shutdown(self) -> None:
         with contextlib.suppress(RuntimeError):

@@ -238,3 +238,13 @@ def test_bad_model_path_is_a_warning_not_a_crash(
 def test_korean_model_has_no_unk_so_the_grammar_uses_fillers(grammar: Grammar) -> None:
     assert not grammar.use_unk
     assert grammar.fillers and not grammar.dropped
+
+
+async def test_transcribe_a_recorded_comment(recognizer: SpeechRecognizer) -> None:
+    speech = await recognizer.transcribe(fixture("ko_oog-weather_ko-f2_130.wav"), "ko")
+    assert speech is not None and len(speech) >= 1  # free-form: some Korean words
+    assert all(w.word for w in speech)
+    quiet = await recognizer.transcribe(fixture("ko_silence_2s.wav"), "ko")
+    assert quiet == ()
+    assert await recognizer.transcribe(b"\xff" * 800, "zh") is None
+    assert recognizer.active == 0
