@@ -282,7 +282,7 @@ async def patch_callback(request: web.Request) -> web.Response:
     if not_before is not None or not_after is not None:
         request_ = CallbackRequest(
             phone=job.phone,
-            not_before=not_before,
+            not_before=not_before or job.due,  # only not_after changed: keep the due time
             not_after=not_after or (ms_to_dt(job.not_after_ms) if job.not_after_ms else None),
             timezone=job.timezone,
         )

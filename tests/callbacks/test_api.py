@@ -315,3 +315,19 @@ async def test_openapi_documents_every_route(client: Client) -> None:
         assert path in doc["paths"], path
         assert method in doc["paths"][path] or path == "/api/v1/openapi.json", (method, path)
     json.dumps(doc)
+
+
+async def test_patch_not_after_alone_keeps_the_due_time(
+    client: Client, service: CallbackService
+) -> None:
+    now = await service.store.now()
+    job = await create(client, not_before=iso(now + timedelta(hours=2)))
+    resp = await client.patch(
+        f"/api/v1/callbacks/{job['id']}",
+        json={"not_after": iso(now + timedelta(hours=6))},
+        headers=CARE,
+    )
+    assert resp.status == 200
+    patched = await resp.json()
+    assert patched["due_at"] == job["due_at"]
+    assert patched["not_after"] is not None

@@ -299,3 +299,21 @@ async def test_outbound_survey_after_the_delay_inside_the_window(
         ended_at=ended,
     )
     assert same_call is None  # surveyed in the same call, not outbound
+
+
+async def test_background_loop_starts_a_due_job_within_one_second(
+    store: CallbackStore, redis: aioredis.Redis, keys: Keys, calling: CallingConfig
+) -> None:
+    sched = Scheduler(store, RecordingDialer(redis, keys), calling)
+    sched.start()
+    try:
+        due = await store.now_ms() + 700
+        jobs = [await store.create(new_job(due, phone=f"+861380000{i:04d}")) for i in range(20)]
+        await asyncio.sleep(2.0)
+    finally:
+        await sched.stop()
+    for job in jobs:
+        after = await store.get(job.id)
+        assert after is not None and after.state is JobState.IN_PROGRESS
+        lateness = after.attempts[0].started_ms - due
+        assert 0 <= lateness < 1000, lateness

@@ -6,13 +6,16 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callbacks.windows import customer_zone, may_dial, next_dial_time, window_in
 from config.calendar import Calendar
-from config.calling import CallingConfig
-from tests.callbacks.conftest import calling_from
+from config.calling import CallingConfig, load_calling
+from tests.callbacks.conftest import ROOT, calling_from
 
 SH = ZoneInfo("Asia/Shanghai")
+DEMO = load_calling(ROOT / "config" / "calling.yaml")
 NY = ZoneInfo("America/New_York")
 LON = ZoneInfo("Europe/London")
 
@@ -174,3 +177,31 @@ calling:
 def test_naive_datetime_is_refused(demo_calling: CallingConfig) -> None:
     with pytest.raises(ValueError):
         next_dial_time(datetime(2026, 3, 11, 10, 0), demo_calling.window)
+
+
+ZONES = ["Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Sydney", "Asia/Seoul"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(ZONES),
+    left=st.sampled_from([0, 2, 30]),
+)
+def test_next_dial_time_is_the_first_allowed_moment(moment: datetime, zone: str, left: int) -> None:
+    demo = DEMO.window
+    window = window_in(zone, demo)
+    min_left = timedelta(minutes=left)
+    got = next_dial_time(moment, window, min_left=min_left)
+    assert got is not None
+    assert got >= moment
+    assert may_dial(got, window, min_left)
+    if got > moment:
+        # it is the start of a range (or of the window's allowed part): a minute earlier
+        # (if after `moment`) is not allowed
+        earlier = got - timedelta(minutes=1)
+        assert earlier < moment or not may_dial(earlier, window, min_left)
+        local = got.astimezone(ZoneInfo(zone))
+        assert local.date() not in demo.holidays
