@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,14 @@ def _check_auth(request: web.Request) -> None:
         raise RestError(401, 20003, "Authenticate")
     if request.match_info.get("account_sid") != emu.account_sid:
         raise RestError(404, 20404, f"The requested resource {request.path} was not found")
+
+
+def _iso(value: str | None) -> datetime | None:
+    """A StartTime filter: a date (YYYY-MM-DD) or an ISO 8601 date-time, as UTC."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _call(request: web.Request) -> Call:
@@ -137,13 +146,21 @@ async def list_calls(request: web.Request) -> web.Response:
     _check_auth(request)
     emu = _emulator(request)
     q = request.query
+    try:
+        after = _iso(q.get("StartTime>"))
+        before = _iso(q.get("StartTime<"))
+        page_size = int(q.get("PageSize", "1000"))
+    except ValueError:
+        raise RestError(400, 20001, "Invalid filter") from None
     calls = [
         c.resource()
-        for c in emu.calls.values()
+        for c in sorted(emu.calls.values(), key=lambda c: c.created, reverse=True)
         if (not q.get("Status") or c.status.value == q["Status"])
         and (not q.get("To") or c.setup.to == q["To"])
         and (not q.get("From") or c.setup.from_ == q["From"])
-    ]
+        and (after is None or (c.start_time or c.created) >= after)
+        and (before is None or (c.start_time or c.created) <= before)
+    ][: max(1, page_size)]
     uri = request.path
     return _json(
         200,
