@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -23,7 +24,7 @@ async def quick_emu() -> AsyncIterator[CarrierEmulator]:
         await emulator.close()
 
 
-async def call_voice(emu: CarrierEmulator, service: FakeService, **kw: str) -> list[str]:
+async def call_voice(emu: CarrierEmulator, service: FakeService, **kw: Any) -> list[str]:
     call = await emu.place_inbound_call(
         voice_url=service.url("/voice"), from_="+1", to="+2", **kw
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from emulator import AgentPhone, CallerScript, CarrierEmulator
@@ -11,7 +13,7 @@ from .conftest import FakeService, Req, eventually, twiml
 
 
 async def run(
-    emu: CarrierEmulator, service: FakeService, script: CallerScript | None = None, **kw: str
+    emu: CarrierEmulator, service: FakeService, script: CallerScript | None = None, **kw: Any
 ) -> tuple[list[str], dict[str, object]]:
     call = await emu.place_inbound_call(
         voice_url=service.url("/voice"), from_="+15550001", to="+15550002", script=script, **kw
