@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from callbacks.jobs import JobKind, NewJob
 from callbacks.store import CallbackStore
-from config.calling import CallingConfig, CallingLimits, load_calling, parse_calling
+from config.calling import CallingConfig, load_calling, parse_calling
 from config.keys import Keys
 from config.yamlload import load_yaml_text
 
@@ -52,11 +52,6 @@ def calling() -> CallingConfig:
 
 def with_limits(config: CallingConfig, **changes: Any) -> CallingConfig:
     return replace(config, limits=replace(config.limits, **changes))
-
-
-@pytest.fixture
-def limits() -> CallingLimits:
-    return CallingLimits(lease_s=2.0)
 
 
 @pytest.fixture
