@@ -243,9 +243,14 @@ async def run_connect(call: Call, stream: Stream, base: str | None, step: Step) 
         await out.send("start", _start_body(call, stream_sid, stream, ["inbound"]))
         await _status(call, stream, base, stream_sid, "stream-started")
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(session.receive()), loop.create_task(session.pace())]
+        receiving = loop.create_task(session.receive())
+        pacing = loop.create_task(session.pace())
+        tasks = [receiving, pacing]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        reason = next(iter(done)).result()
+        if receiving in done or pacing.exception() is not None:
+            reason = "server-closed"  # the server hung up (sending may have hit its close)
+        else:
+            reason = pacing.result()
         return reason
     except (aiohttp.ClientError, ConnectionResetError) as exc:
         call.record_error(entry(31921, call_sid=call.sid, url=stream.url, detail=str(exc)))
@@ -256,6 +261,9 @@ async def run_connect(call: Call, stream: Stream, base: str | None, step: Step) 
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()  # retrieved: a send racing the server's close
         if reason != "server-closed" and not ws.closed:
             try:
                 await out.send(
