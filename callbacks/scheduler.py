@@ -170,13 +170,13 @@ class Scheduler:
         if claim.mode is ClaimMode.RECOVER:
             if claim.dial_happened:
                 log.info("recovered: dial had happened; reconciling", extra=extra)
-                await self.store.mark_started(job.id, claim.lease, claim.old_mark)
+                await self._started(job, claim.lease, claim.old_mark)
                 return
             if claim.dial_uncertain:
                 found = await self.dialer.find_call(job)
                 if found:
                     log.info("recovered: carrier has the call; reconciling", extra=extra)
-                    await self.store.mark_started(job.id, claim.lease, found)
+                    await self._started(job, claim.lease, found)
                     return
         now = ms_to_dt(claim.claimed_ms)
         if not await self._inside_window(claim, now):
@@ -188,8 +188,15 @@ class Scheduler:
             await self._after_failed_dial(claim, exc)
             return
         self.dialled += 1
-        if not await self.store.mark_started(job.id, claim.lease, call_sid):
+        if not await self._started(job, claim.lease, call_sid):
             log.warning("lease lost during dial", extra={**extra, "call_sid": call_sid})
+
+    async def _started(self, job: Job, lease: str, call_sid: str) -> bool:
+        ok, early = await self.store.mark_started(job.id, lease, call_sid)
+        if early is not None:
+            # the carrier's final status beat our recording of the dial: apply it now
+            await self.on_call_status(call_sid, early["status"], early["answered_by"] or None)
+        return ok
 
     async def _inside_window(self, claim: Claim, now: datetime) -> bool:
         """Put the job back (or fail it) if the window does not allow a dial right now."""
@@ -240,7 +247,13 @@ class Scheduler:
             return None
         job_id = await self.store.job_for_call(call_sid)
         if job_id is None:
-            return None
+            # Either not our call, or its final status beat the recording of the dial
+            # (a busy line can answer in milliseconds): park it for the recording.
+            if await self.store.park_early_status(call_sid, status, answered_by):
+                return None
+            job_id = await self.store.job_for_call(call_sid)
+            if job_id is None:
+                return None
         job = await self.store.get(job_id)
         if job is None:
             return None

@@ -31,6 +31,7 @@ after the claim would close it).
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Iterable, Sequence
@@ -60,6 +61,7 @@ HISTORY_CAP = 50
 DNC_MAX = 1_000_000
 CALL_KEY_TTL_S = 7 * 86400
 CLAIM_BATCH_MAX = 200
+EARLY_TTL_S = 3600
 
 
 class StoreFull(Exception):
@@ -150,6 +152,7 @@ class CallbackStore:
         self._change = _script(redis, "change")
         self._dnc_add = _script(redis, "dnc_add")
         self._set_field = _script(redis, "set_field")
+        self._early = _script(redis, "early_status")
         self._fresh_sources = sources_of(JobState.DIALLING, exclude=frozenset({JobState.DIALLING}))
 
     # --- clock ------------------------------------------------------------------------
@@ -305,15 +308,19 @@ class CallbackStore:
         ]
         return int(now), claims
 
-    async def mark_started(self, job_id: str, lease: str, call_sid: str) -> bool:
-        """dialling -> in_progress with the carrier's CallSid; False if the lease was lost."""
+    async def mark_started(
+        self, job_id: str, lease: str, call_sid: str
+    ) -> tuple[bool, dict[str, str] | None]:
+        """dialling -> in_progress with the carrier's CallSid. Returns (False, None) if the
+        lease was lost; else (True, the final status that arrived before this, if any)."""
         k = self.keys
-        result = await self._started(
+        reply: list[Any] = await self._started(
             keys=[
                 *self._job_keys(job_id)[:2],
                 k.cb_attempts(job_id),
                 k.cb_leases(),
                 k.cb_call(call_sid),
+                k.cb_early(call_sid),
             ],
             args=[
                 job_id,
@@ -324,6 +331,17 @@ class CallbackStore:
                 HISTORY_CAP,
                 sources_of(JobState.IN_PROGRESS),
             ],
+        )
+        ok, early = bool(int(reply[0])), str(reply[1])
+        return ok, (json.loads(early) if ok and early else None)
+
+    async def park_early_status(self, call_sid: str, status: str, answered_by: str | None) -> bool:
+        """Keep a final status that beat the dial's recording (the recording applies it).
+        False: the call is recorded by now; handle the status normally."""
+        k = self.keys
+        body = json.dumps({"status": status, "answered_by": answered_by or ""})
+        result = await self._early(
+            keys=[k.cb_call(call_sid), k.cb_early(call_sid)], args=[body, EARLY_TTL_S]
         )
         return bool(int(result))
 

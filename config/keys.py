@@ -130,6 +130,11 @@ class Keys:
         """String: the job id an outbound CallSid belongs to (status callbacks); TTL 7 days."""
         return f"{self.prefix}{{cb}}:call:{call_sid}"
 
+    def cb_early(self, call_sid: str) -> str:
+        """JSON of a final call status that arrived before the dial was recorded (the
+        carrier can be faster than our bookkeeping); read once by the recording; TTL 1 h."""
+        return f"{self.prefix}{{cb}}:early:{call_sid}"
+
     def cb_index(self) -> str:
         """Sorted set job id -> created time (epoch ms), for listing; members older than the
         retention are trimmed on each insert."""

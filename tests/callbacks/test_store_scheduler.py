@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 
 from callbacks.cases import CaseStore
-from callbacks.jobs import JobKind, JobState
+from callbacks.jobs import Job, JobKind, JobState
 from callbacks.recording_dialer import RecordingDialer
 from callbacks.retry import CallOutcome
 from callbacks.scheduler import Scheduler
@@ -317,3 +317,30 @@ async def test_background_loop_starts_a_due_job_within_one_second(
         assert after is not None and after.state is JobState.IN_PROGRESS
         lateness = after.attempts[0].started_ms - due
         assert 0 <= lateness < 1000, lateness
+
+
+class _FastBusyCarrier(RecordingDialer):
+    """The busy signal's status callback arrives before dial() has even returned."""
+
+    sched: Scheduler | None = None
+
+    async def dial(self, job: Job) -> str:
+        sid = await super().dial(job)
+        assert self.sched is not None
+        assert await self.sched.on_call_status(sid, "busy") is None  # parked
+        return sid
+
+
+async def test_a_final_status_that_beats_the_recording_is_applied(
+    store: CallbackStore, redis: aioredis.Redis, keys: Keys, calling: CallingConfig
+) -> None:
+    dialer = _FastBusyCarrier(redis, keys)
+    sched = Scheduler(store, dialer, calling)
+    dialer.sched = sched
+    job = await store.create(new_job(await store.now_ms()))
+    await sched.run_once()
+    after = await store.get(job.id)
+    assert after is not None and after.state is JobState.RETRY_SCHEDULED
+    assert after.attempts[0].outcome == "busy"
+    # not our call at all: parked briefly (TTL), nothing else happens
+    assert await sched.on_call_status("CAnotours", "completed") is None
