@@ -531,7 +531,7 @@ class Interpreter:
                 return None
             talked = 0.0 if talk_started is None else self.clock.elapsed() - talk_started
             params = {
-                "DialCallStatus": "completed" if talk_started is not None else "no-answer",
+                "DialCallStatus": "completed" if talk_started is not None else "canceled",
                 "DialCallSid": child_sid,
                 "DialCallDuration": str(int(round(talked))),
             }
@@ -570,10 +570,11 @@ class Interpreter:
             phone.active -= 1
             if talk_started is not None:
                 leg.talk_s = self.clock.elapsed() - talk_started
+            if hung_up_by_caller and leg.outcome == "ringing":
+                leg.outcome = "canceled"  # the caller hung up while the agent's phone rang
             duration = str(int(round(leg.talk_s)))
-            leg_status("completed", "completed", CallDuration=duration)
-            if hung_up_by_caller:
-                leg.outcome = leg.outcome if talk_started is None else "answered"
+            end_status = "canceled" if leg.outcome == "canceled" else "completed"
+            leg_status("completed", end_status, CallDuration=duration)
             drain = asyncio.get_running_loop().create_task(leg_callbacks.drain())
             call.background.add(drain)
             drain.add_done_callback(call.background.discard)

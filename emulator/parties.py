@@ -98,7 +98,7 @@ class AgentLeg:
 
     call_sid: str
     parent_call_sid: str | None
-    outcome: str  # answered, no-answer, busy, failed
+    outcome: str  # ringing, answered, no-answer, busy, canceled, whisper-hangup
     whisper: list[str] = field(default_factory=list)
     talk_s: float = 0.0
 
