@@ -173,11 +173,8 @@ async def run_call(
     configure_agents(emu, args)
     try:
         if owned and args.emulator_port:
-            runner = web.AppRunner(emu.rest_app())
-            await runner.setup()
             try:
-                await web.TCPSite(runner, args.emulator_host, args.emulator_port).start()
-                emu.public_url = f"http://{args.emulator_host}:{args.emulator_port}"
+                runner = await emu.serve(args.emulator_host, args.emulator_port)
             except OSError as exc:
                 print(f"emulator REST API not served: {exc}", file=sys.stderr)
         call = await emu.place_inbound_call(

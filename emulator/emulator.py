@@ -237,3 +237,18 @@ class CarrierEmulator:
         from emulator.rest import create_rest_app
 
         return create_rest_app(self)
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 8099) -> web.AppRunner:
+        """Serve `rest_app()` on host:port (0: any free port) and set `public_url`;
+        the caller cleans the returned runner up (`await runner.cleanup()`)."""
+        runner = web.AppRunner(self.rest_app())
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        bound = runner.addresses[0][1] if runner.addresses else port
+        self.public_url = f"http://{host}:{bound}"
+        return runner

@@ -32,6 +32,16 @@ class Step:
 
 @dataclass
 class Outcome:
+    """How the call ended.
+
+    queued: it entered an <Enqueue>. answered_by: the agent phone (number or
+    client:name) that took it, or AnsweredBy for an outbound call with MachineDetection.
+    abandoned: the caller hung up while queued. duration_s: emulated seconds from answer
+    to hang-up. hangup_reason: caller-hangup, hangup-verb, end-of-twiml, rest-completed,
+    rest-canceled, application-error, rejected:<reason>, busy, no-answer, failed (an
+    outbound call not answered), emulator-closed, timeout (the CLI gave up).
+    final_status: the CallStatus it ended with."""
+
     queued: bool = False
     answered_by: str | None = None
     abandoned: bool = False

@@ -40,3 +40,13 @@ async def test_control_api(service: FakeService, emu: CarrierEmulator, aiohttp_c
     body = await (await client.get(f"/_emulator/calls/{sid}")).json()
     assert body["finished"] and body["steps"][0]["input"] == ["timeout"]
     assert (await client.get("/_emulator/errors")).status == 200
+
+
+async def test_serve_on_a_free_port(emu: CarrierEmulator) -> None:
+    runner = await emu.serve("127.0.0.1", 0)
+    try:
+        assert emu.public_url is not None and not emu.public_url.endswith(":0")
+        async with emu.session.get(f"{emu.public_url}/_emulator/errors") as resp:
+            assert resp.status == 200
+    finally:
+        await runner.cleanup()
