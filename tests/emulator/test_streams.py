@@ -25,7 +25,7 @@ class WsServer:
     """Plays a prompt with a mark, waits for the caller, then hangs up the socket."""
 
     received: list[dict[str, Any]] = field(default_factory=list)
-    mode: str = "turn"  # turn | hold | clear
+    mode: str = "turn"  # turn | dtmf | hold | clear
     closed_by_us: bool = False
     url: str = ""
 
@@ -63,7 +63,7 @@ class WsServer:
                 audio = base64.b64decode(data["media"]["payload"])
                 if any(b != 0xFF for b in audio):
                     spoke = True
-            elif event == "dtmf" and self.mode == "turn" and spoke:
+            elif event == "dtmf" and (self.mode == "dtmf" or (self.mode == "turn" and spoke)):
                 self.closed_by_us = True
                 await ws.close()
             elif event == "stop":
@@ -202,3 +202,21 @@ async def test_unreachable_stream_is_31920_and_the_call_goes_on(
     assert [e.code for e in emu.errors] == [31920]
     assert tr.heard_text() == ["after the stream"]
     assert [r.params["StreamEvent"] for r in service.at("/stream-status")] == ["stream-error"]
+
+
+async def test_connect_action_is_requested_when_the_server_hangs_up(
+    service: FakeService, emu: CarrierEmulator, ws_server: WsServer
+) -> None:
+    ws_server.mode = "dtmf"
+    service.route(
+        "/voice",
+        twiml(f'<Connect action="/after"><Stream url="{ws_server.url}"/></Connect><Say>no</Say>'),
+    )
+    service.route("/after", twiml("<Say>back from the stream</Say>"))
+    call = await emu.place_inbound_call(
+        voice_url=service.url("/voice"), from_="+1", to="+2",
+        script=CallerScript(stream_inputs=(Keys("5"),)),
+    )
+    tr = await call.wait_finished(10)
+    assert len(service.at("/after")) == 1
+    assert tr.heard_text() == ["back from the stream"]

@@ -345,3 +345,13 @@ async def test_screened_whisper_accept_and_decline(
     assert service.at("/b")[0].params["DialCallStatus"] == "completed"
     assert service.at("/screened")[0].params["Digits"] == "1"
     assert emu.agents_by_number["+1001"].legs[0].whisper == ["Press 1 to take it", "Connecting"]
+
+
+async def test_gather_speech_entry(service: FakeService, emu: CarrierEmulator) -> None:
+    service.route(
+        "/voice", twiml('<Gather input="speech dtmf" action="/heard"><Say>Say it</Say></Gather>')
+    )
+    service.route("/heard", twiml("<Hangup/>"))
+    await run(emu, service, CallerScript.of(["speech:lost card"]))
+    params = service.at("/heard")[0].params
+    assert params["SpeechResult"] == "lost card" and "Digits" not in params
