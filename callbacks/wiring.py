@@ -1,10 +1,10 @@
 """Build the callbacks service and scheduler for an aiohttp app (no I/O at import).
 
-    app.cleanup_ctx.append(callbacks_context(known_queues=frozenset(queues)))
+    app.cleanup_ctx.append(callbacks_context(known_queues=..., calling=..., surveys=...))
     add_routes(app)
 
 The context reads SETTINGS, REDIS and KEYS (filled earlier by the composition root),
-loads calling.yaml and surveys.yaml from the settings' config directory, starts the
+takes calling.yaml and surveys.yaml as loaded at start-up, starts the
 scheduler loop and stops it (letting in-flight dials finish) in its `finally`.
 """
 
@@ -23,10 +23,10 @@ from callbacks.service import CallbackService
 from callbacks.store import CallbackStore
 from callbacks.surveys_store import SurveyStore
 from callbacks.twilio_dialer import TwilioDialer
-from config.calling import CallingConfig, load_calling
+from config.calling import CallingConfig
 from config.runtime import KEYS, REDIS, SETTINGS
 from config.settings import Settings
-from config.surveys import load_surveys
+from config.surveys import SurveyConfig
 
 DialerFactory = Callable[[Settings, CallingConfig], Dialer]
 
@@ -45,14 +45,16 @@ def twilio_dialer(settings: Settings, calling: CallingConfig) -> Dialer:
 def callbacks_context(
     *,
     known_queues: frozenset[str],
+    calling: CallingConfig,
+    surveys: SurveyConfig,
     dialer_factory: DialerFactory = twilio_dialer,
     run_scheduler: bool = True,
 ) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
+    """`calling` and `surveys` come validated from the start-up configuration load."""
+
     @asynccontextmanager
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        calling = load_calling(settings.config_dir / "calling.yaml")
-        surveys = load_surveys(settings.config_dir / "surveys.yaml")
         redis, keys = app[REDIS], app[KEYS]
         store = CallbackStore(redis, keys, calling.limits)
         service = CallbackService(

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.calendar import Calendar, load_calendars
+from config.calling import CallingConfig, load_calling
 from config.errors import ConfigError, ConfigIssue
 from config.menus import Flow, load_flow
 from config.queues import QueuesConfig, load_queues
+from config.surveys import SurveyConfig, load_surveys
 from config.yamlload import load_yaml_file
 
 
@@ -18,6 +20,8 @@ class HotlineConfig:
     calendars: dict[str, Calendar]
     queues: QueuesConfig
     flow: Flow
+    calling: CallingConfig
+    surveys: SurveyConfig
 
 
 def load_config(directory: Path) -> HotlineConfig:
@@ -41,6 +45,23 @@ def load_config(directory: Path) -> HotlineConfig:
         )
     except ConfigError as exc:
         issues.extend(exc.issues)
-    if issues or queues is None or flow is None:
+    calling: CallingConfig | None = None
+    try:
+        calling = load_calling(directory / "calling.yaml")
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+    surveys: SurveyConfig | None = None
+    try:
+        surveys = load_surveys(directory / "surveys.yaml")
+    except ConfigError as exc:
+        issues.extend(exc.issues)
+    if issues or queues is None or flow is None or calling is None or surveys is None:
         raise ConfigError(issues)
-    return HotlineConfig(directory=directory, calendars=calendars, queues=queues, flow=flow)
+    return HotlineConfig(
+        directory=directory,
+        calendars=calendars,
+        queues=queues,
+        flow=flow,
+        calling=calling,
+        surveys=surveys,
+    )

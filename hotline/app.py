@@ -8,6 +8,8 @@ from datetime import datetime
 
 from aiohttp import web
 
+from callbacks import api as callbacks_api
+from callbacks.wiring import callbacks_context
 from config.keys import Keys
 from config.loader import HotlineConfig
 from config.redis_conn import open_redis
@@ -58,15 +60,29 @@ def build_flow_deps(settings: Settings, config: HotlineConfig) -> FlowDeps:
 
 
 def create_app(
-    settings: Settings, config: HotlineConfig, accounts: AccountBackend
+    settings: Settings,
+    config: HotlineConfig,
+    accounts: AccountBackend,
+    *,
+    run_workers: bool = True,
 ) -> web.Application:
+    """The service. `run_workers=False` leaves background loops to tests (`run_once`)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[security_headers])
     app[SETTINGS] = settings
     app[KEYS] = Keys(prefix=settings.key_prefix)
     app[FLOW_DEPS] = build_flow_deps(settings, config)
     app[ACCOUNTS] = accounts
     app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(
+        callbacks_context(
+            known_queues=frozenset(config.queues.queues),
+            calling=config.calling,
+            surveys=config.surveys,
+            run_scheduler=run_workers,
+        )
+    )
     app.add_routes(webhooks.routes())
+    callbacks_api.add_routes(app)
     return app
 
 
