@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         "--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
     )
     parser.add_argument(
-        "--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN", "emulator-auth-token")
+        "--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN", "demo-auth-token")
     )
     parser.add_argument("--speedup", type=float, default=1.0)
     parser.add_argument("--webhook-timeout", type=float, default=15.0)

@@ -31,7 +31,7 @@ from emulator.parties import AgentPhone, CallerScript, Speak, parse_agent
 from emulator.transcript import Step, Transcript
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
-DEFAULT_AUTH_TOKEN = "emulator-auth-token"
+DEFAULT_AUTH_TOKEN = "demo-auth-token"  # the service's own default (config.settings)
 
 
 def add_call_arguments(parser: argparse.ArgumentParser) -> None:
