@@ -153,6 +153,11 @@ class Call:
     def finished(self) -> bool:
         return self._finished.is_set()
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The call's supervisor task (None before `start`)."""
+        return self._task
+
     def after(self, emulated_s: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
         handle = asyncio.get_running_loop().call_later(self.emu.clock.real(emulated_s), fn)
         self._timers.append(handle)

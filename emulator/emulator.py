@@ -75,9 +75,13 @@ class CarrierEmulator:
         """Hang up what is still running, wait for it, close the HTTP session."""
         for call in list(self.calls.values()):
             call.hangup("emulator-closed")
-        pending = [c.wait_finished() for c in self.calls.values() if not c.finished]
-        if pending:
-            await asyncio.wait_for(asyncio.gather(*pending), 10)
+        tasks = [c.task for c in self.calls.values() if c.task is not None and not c.task.done()]
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=10)
+            for task in stuck:  # e.g. blocked on a webhook that never answers
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck)
         if self._session is not None:
             await self._session.close()
 
