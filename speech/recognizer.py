@@ -34,7 +34,7 @@ import os
 import random
 import threading
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,8 +152,7 @@ class ModelRegistry:
     def __contains__(self, lang: object) -> bool:
         return lang in self._models
 
-    def grammar(self, options: Mapping[str, list[str]] | Mapping[str, tuple[str, ...]],
-                lang: str) -> Grammar | None:
+    def grammar(self, options: Mapping[str, Sequence[str]], lang: str) -> Grammar | None:
         """The node's grammar checked against the model's vocabulary; None without a model."""
         loaded = self._models.get(lang)
         if loaded is None:
@@ -272,8 +271,8 @@ class SpeechDetector:
                 return True
         else:
             self._run = 0
-            self.noise_floor = level if not self.noise_floor else (
-                0.9 * self.noise_floor + 0.1 * level
+            self.noise_floor = (
+                level if not self.noise_floor else (0.9 * self.noise_floor + 0.1 * level)
             )
         return False
 
@@ -390,9 +389,7 @@ class RecognitionSession:
             import vosk
 
             rate = MODEL_RATE if isinstance(self._front, TelephoneFrontEnd) else SAMPLE_RATE
-            rec = vosk.KaldiRecognizer(
-                self._loaded.model, float(rate), self.grammar.to_vosk_json()
-            )
+            rec = vosk.KaldiRecognizer(self._loaded.model, float(rate), self.grammar.to_vosk_json())
             rec.SetWords(True)
             self._recognizer = rec
         return self._recognizer
@@ -474,8 +471,7 @@ class RecognitionSession:
             return FeedResult(started_now, self._finish(words, EndReason.NO_INPUT))
         if (
             self._speech_at is not None
-            and (self._audio_bytes - self._speech_at) * 1000 // SAMPLE_RATE
-            >= cfg.max_utterance_ms
+            and (self._audio_bytes - self._speech_at) * 1000 // SAMPLE_RATE >= cfg.max_utterance_ms
         ):
             words = await self._run(self._final, chunk)
             return FeedResult(started_now, self._finish(words, EndReason.MAX_LENGTH))

