@@ -25,7 +25,6 @@ from typing import Any, TextIO
 
 from speech.mulaw import SAMPLE_RATE, pcm16_to_ulaw, read_wav, resample, ulaw_wav_bytes
 
-
 ATTEMPTS = 4
 
 
