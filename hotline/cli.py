@@ -49,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Hotline is answering on http://{args.host}:{settings.port} "
         f"(Twilio webhook: {settings.base_url}/voice).\n"
         "Place a test call from another terminal:\n"
-        f"  .venv/bin/hotline call --url {settings.base_url}/voice --press 2 --press 3",
+        f"  .venv/bin/hotline call --url {settings.base_url}/voice --lang en --press 3 --press 9",
         file=sys.stderr,
         flush=True,
     )
@@ -65,6 +65,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_call(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hotline.democall import call
+
+    settings = _settings()
+    setup_logging(logging.WARNING, json_lines=settings.json_logs)
+    config = load_config(settings.config_dir)
+    return asyncio.run(call(args, settings, config))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hotline", description="Bank hotline IVR and contact centre"
@@ -77,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the configuration directory and exit")
     check.add_argument("--dir", default=None)
     check.set_defaults(func=cmd_check_config)
+    from hotline.democall import add_arguments
+
+    place = sub.add_parser("call", help="place one emulated call and show what the caller hears")
+    add_arguments(place)
+    place.set_defaults(func=cmd_call)
     return parser
 
 

