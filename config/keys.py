@@ -43,12 +43,12 @@ class Keys:
         return f"{self.prefix}care:tasks"
 
     # --- queueing -----------------------------------------------------------------------
-    # One hash tag per routing group ("{<prefix>rt:<group>}"): every key a routing script
-    # touches sits in one slot, so pairing across queues that share agents stays atomic on
-    # Redis Cluster (see queueing/store.py for why the tag is per group, not per queue).
+    # One hash tag per routing group ("<prefix>{<prefix>rt:<group>}"): every key a routing
+    # script touches sits in one slot, so pairing across queues that share agents stays
+    # atomic on Redis Cluster (queueing/store.py explains why per group, not per queue).
     def route_tag(self, group: str) -> str:
-        """The hash tag shared by all routing keys of `group`."""
-        return f"{{{self.prefix}rt:{group}}}"
+        """The start of every routing key of `group`: the prefix, then the shared hash tag."""
+        return f"{self.prefix}{{{self.prefix}rt:{group}}}"
 
     def route_agents(self, group: str) -> str:
         """Hash agent id -> JSON agent state; no TTL, one field per configured agent."""

@@ -32,6 +32,12 @@ TRANSITIONS: Mapping[AgentState, frozenset[AgentState]] = {
     S.NOT_READY: frozenset({S.READY, S.NOT_READY, S.OFFLINE}),  # NOT_READY: change reason
 }
 
+# States an agent cannot leave by its own request (API: ready, not_ready, logout, end
+# wrap-up): only the call's events (answer, no answer, hang-up, lease expiry) move it on.
+# Without this an agent going "not ready" while its phone rings would drop the reservation
+# and could be paired with a second call.
+LOCKED = frozenset({S.RESERVED, S.ON_CALL})
+
 # States in which an agent is staffed and working a call (occupancy numerator).
 BUSY = frozenset({S.RESERVED, S.ON_CALL, S.WRAP_UP})
 # States counted as staffed for occupancy (numerator plus available time).
@@ -42,10 +48,21 @@ def can_transition(current: AgentState, new: AgentState) -> bool:
     return new in TRANSITIONS[current]
 
 
+def can_request(current: AgentState, new: AgentState) -> bool:
+    """Whether the agent (or a supervisor) may ask for this transition."""
+    return current not in LOCKED and can_transition(current, new)
+
+
 def lua_transition_table() -> str:
-    """The table as a Lua constructor: T['ready']['reserved'] == true."""
+    """The table as Lua: TRANSITIONS['ready']['reserved'] == true, LOCKED['on_call']."""
     rows = []
     for state in AgentState:
         targets = ", ".join(f"{t.value} = true" for t in sorted(TRANSITIONS[state]))
         rows.append(f"  {state.value} = {{ {targets} }}")
-    return "local TRANSITIONS = {\n" + ",\n".join(rows) + "\n}\n"
+    locked = ", ".join(f"{s.value} = true" for s in sorted(LOCKED))
+    return (
+        "local TRANSITIONS = {\n"
+        + ",\n".join(rows)
+        + "\n}\n"
+        + f"local LOCKED = {{ {locked} }}\n"
+    )

@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
+from redis.exceptions import RedisError
+
 from queueing.stats import QueueStats, WaitInfo
 from queueing.store import (
     JoinResult,
@@ -58,6 +60,7 @@ class Router:
         self.sweep_every_s = sweep_every_s or store.config.routing.sweep_every_s
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._last_clock_sync = 0.0
         self.dispatched_count = 0
         self.failed_count = 0
@@ -65,19 +68,33 @@ class Router:
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Measure the clock offset to Redis and start the sweeper loop."""
-        await self.store.sync_clock()
-        self._last_clock_sync = time.monotonic()
+        try:
+            await self.store.sync_clock()
+            self._last_clock_sync = time.monotonic()
+        except (RedisError, OSError) as exc:
+            # Start anyway: callers get the emergency path until Redis is back, and the
+            # loop re-measures the clock once it answers.
+            log.error("redis unavailable at start; router keeps trying: %s", type(exc).__name__)
         if self._loop_task is None:
+            self._stopping = asyncio.Event()
             self._loop_task = asyncio.create_task(self._loop(), name="queue-sweeper")
 
-    async def stop(self) -> None:
-        """Stop the sweeper and wait for dispatches in flight."""
+    async def stop(self, *, timeout_s: float = 5.0) -> None:
+        """Stop the sweeper and wait (up to `timeout_s`) for dispatches in flight; any
+        still running then are cancelled: their leases expire and the calls go back."""
+        self._stopping.set()
         task, self._loop_task = self._loop_task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.drain()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.drain()
+        except TimeoutError:
+            for pending in list(self._tasks):
+                pending.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def drain(self) -> None:
         """Wait until every dispatch started so far has finished."""
@@ -85,7 +102,9 @@ class Router:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        # The stop flag, not only cancellation, ends the loop: a cancellation that some
+        # library turns into an ordinary error must not keep the sweeper alive.
+        while not self._stopping.is_set():
             try:
                 if time.monotonic() - self._last_clock_sync > CLOCK_SYNC_EVERY_S:
                     await self.store.sync_clock()
@@ -93,7 +112,9 @@ class Router:
                 await self.run_once()
             except Exception:
                 log.exception("queue sweep failed")
-            await asyncio.sleep(self.sweep_every_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.sweep_every_s):
+                    await self._stopping.wait()
 
     async def run_once(self) -> SweepResult:
         """Expire leases, end timed wrap-ups, pair; dispatch and wait for the dispatches."""

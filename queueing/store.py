@@ -550,6 +550,13 @@ class QueueStore:
             for pair, row in zip(pairs, rows, strict=True)
         }
 
+    async def waiting_total(self) -> int:
+        """Calls waiting (or holding a virtual callback place) over all queues."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in self.queue_names:
+            pipe.zcard(self.keys.route_waiting(self.group, name))
+        return sum(int(n) for n in await pipe.execute())
+
     async def recent_handle_times(self) -> dict[str, list[float]]:
         """Per queue: the latest handle times (talk + wrap-up) in seconds, newest first."""
         pipe = self.redis.pipeline(transaction=False)

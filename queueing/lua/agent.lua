@@ -18,6 +18,11 @@ elseif not a or a.s == 'offline' then
   local to = ({ logout = 'offline', ready = 'ready', not_ready = 'not_ready',
                 end_wrap = 'ready' })[op] or op
   return reply({ err = 'invalid_transition', agent = aid, from = 'offline', to = to })
+elseif LOCKED[a.s] then
+  -- ringing or talking: only the call's events move the agent on
+  local to = ({ logout = 'offline', ready = 'ready', not_ready = 'not_ready',
+                end_wrap = 'ready' })[op] or op
+  return reply({ err = 'invalid_transition', agent = aid, from = a.s, to = to, locked = true })
 elseif op == 'logout' then
   local e = transition(aid, a, 'offline')
   if e then return reply(e) end

@@ -9,7 +9,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from config.keys import Keys
-from queueing.agents import TRANSITIONS, AgentState, can_transition, lua_transition_table
+from queueing.agents import (
+    LOCKED,
+    TRANSITIONS,
+    AgentState,
+    can_request,
+    can_transition,
+    lua_transition_table,
+)
 from queueing.store import InvalidTransition, QueueStore
 from tests.queueing.test_store_support import make_store
 
@@ -44,8 +51,16 @@ def test_can_transition(current: AgentState, new: AgentState, allowed: bool) -> 
     assert can_transition(current, new) is allowed
 
 
+def test_agent_cannot_leave_ringing_or_talking_by_request() -> None:
+    assert set(LOCKED) == {S.RESERVED, S.ON_CALL}
+    assert can_transition(S.RESERVED, S.NOT_READY)  # the system may (no answer)
+    assert not can_request(S.RESERVED, S.NOT_READY)  # the agent may not
+    assert can_request(S.WRAP_UP, S.NOT_READY)
+
+
 def test_lua_table_is_rendered_from_the_python_table() -> None:
     text = lua_transition_table()
+    assert "local LOCKED = { on_call = true, reserved = true }" in text
     for state, targets in TRANSITIONS.items():
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{state.value} ="))
         for target in AgentState:
@@ -74,7 +89,7 @@ async def test_lua_enforces_the_table(
     record["s"] = current.value
     await redis.hset(key, "g1", json.dumps(record))
     target = OPS[op]
-    allowed = can_transition(current, target)
+    allowed = can_request(current, target)
     call = getattr(store, op)
     if allowed:
         result = await call("g1")

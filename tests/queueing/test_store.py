@@ -32,6 +32,7 @@ async def test_keys_share_one_hash_slot(store: QueueStore) -> None:
     layout = store._key_layout(store.interval_now())
     tags = {k[k.index("{") : k.index("}") + 1] for k in layout}
     assert len(tags) == 1
+    assert all(k.startswith(store.keys.prefix) for k in layout)  # cleaned by prefix
     assert len(layout) == 11 + 6 * len(store.queue_names)
 
 
