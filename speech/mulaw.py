@@ -225,8 +225,8 @@ def _downmix(pcm: bytes, channels: int) -> bytes:
     return samples_to_pcm16(mono)
 
 
-def parse_wav(blob: bytes) -> Audio:
-    """RIFF/WAVE bytes (PCM 8/16-bit or mu-law, any channel count) -> mono s16le Audio."""
+def _wav_format_and_data(blob: bytes) -> tuple[tuple[int, int, int, int], bytes]:
+    """((format tag, channels, rate, bits), data chunk) of RIFF/WAVE bytes."""
     if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
         raise WavError("not a RIFF/WAVE file")
     pos = 12
@@ -243,20 +243,35 @@ def parse_wav(blob: bytes) -> Audio:
         elif chunk_id == b"data":
             if fmt is None:
                 raise WavError("data chunk before fmt chunk")
-            tag, channels, rate, bits = fmt
-            if channels < 1 or rate < 1:
+            if fmt[1] < 1 or fmt[2] < 1:
                 raise WavError("bad channel count or sample rate")
-            if tag == WAVE_FORMAT_MULAW and bits == 8:
-                pcm = ulaw_to_pcm16(body)
-            elif tag == WAVE_FORMAT_PCM and bits == 16:
-                pcm = body[: len(body) - len(body) % (2 * channels)]
-            elif tag == WAVE_FORMAT_PCM and bits == 8:
-                pcm = samples_to_pcm16([(b - 128) << 8 for b in body])
-            else:
-                raise WavError(f"unsupported WAV format tag {tag} with {bits} bits")
-            return Audio(rate=rate, pcm=_downmix(pcm, channels))
+            return fmt, body
         pos += 8 + size + (size & 1)
     raise WavError("no data chunk")
+
+
+def parse_wav(blob: bytes) -> Audio:
+    """RIFF/WAVE bytes (PCM 8/16-bit or mu-law, any channel count) -> mono s16le Audio."""
+    (tag, channels, rate, bits), body = _wav_format_and_data(blob)
+    if tag == WAVE_FORMAT_MULAW and bits == 8:
+        pcm = ulaw_to_pcm16(body)
+    elif tag == WAVE_FORMAT_PCM and bits == 16:
+        pcm = body[: len(body) - len(body) % (2 * channels)]
+    elif tag == WAVE_FORMAT_PCM and bits == 8:
+        pcm = samples_to_pcm16([(b - 128) << 8 for b in body])
+    else:
+        raise WavError(f"unsupported WAV format tag {tag} with {bits} bits")
+    return Audio(rate=rate, pcm=_downmix(pcm, channels))
+
+
+def wav_to_ulaw(blob: bytes) -> bytes:
+    """8 kHz mono mu-law samples of a WAV: its data as is when it already is that (no
+    re-encoding), else decoded, mixed down, resampled and encoded."""
+    (tag, channels, rate, bits), body = _wav_format_and_data(blob)
+    if (tag, channels, rate, bits) == (WAVE_FORMAT_MULAW, 1, SAMPLE_RATE, 8):
+        return body
+    audio = parse_wav(blob)
+    return pcm16_to_ulaw(resample(audio.pcm, audio.rate, SAMPLE_RATE))
 
 
 def read_wav(path: Path) -> Audio:
@@ -284,9 +299,5 @@ def ulaw_wav_bytes(ulaw: bytes, rate: int = SAMPLE_RATE) -> bytes:
 
 
 def read_ulaw_wav(path: Path) -> bytes:
-    """The mu-law bytes of an 8 kHz mono WAV, converting from PCM at any rate if needed."""
-    blob = path.read_bytes()
-    audio = parse_wav(blob)
-    if audio.rate != SAMPLE_RATE:
-        return pcm16_to_ulaw(resample(audio.pcm, audio.rate, SAMPLE_RATE))
-    return pcm16_to_ulaw(audio.pcm)
+    """The 8 kHz mono mu-law samples of a WAV file (see `wav_to_ulaw`)."""
+    return wav_to_ulaw(path.read_bytes())

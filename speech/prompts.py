@@ -28,10 +28,11 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from aiohttp import web
 
-from speech.mulaw import parse_wav, pcm16_to_ulaw
+from speech.mulaw import wav_to_ulaw
 
 log = logging.getLogger("hotline.speech")
 
@@ -88,6 +89,19 @@ class RenderReport:
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
 
+def progress_bar(out: TextIO | None = None, *, width: int = 30) -> ProgressFn:
+    """A `progress` callback drawing `[#####.....] 12/40` on one line (for the CLI)."""
+    stream = out or sys.stderr
+
+    def draw(done: int, total: int) -> None:
+        filled = width * done // total if total else width
+        end = "\n" if done >= total else ""
+        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+        stream.flush()
+
+    return draw
+
+
 class PromptCache:
     def __init__(
         self,
@@ -132,7 +146,7 @@ class PromptCache:
             blob = path.read_bytes()
         except FileNotFoundError:
             return None
-        return pcm16_to_ulaw(parse_wav(blob).pcm)
+        return wav_to_ulaw(blob)
 
     async def render_missing(
         self, items: Iterable[tuple[str, str]], *, progress: ProgressFn | None = None

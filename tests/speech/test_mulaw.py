@@ -139,3 +139,13 @@ def test_reads_sox_made_fixture() -> None:
 def test_bad_wav(blob: bytes) -> None:
     with pytest.raises(mulaw.WavError):
         mulaw.parse_wav(blob)
+
+
+def test_wav_to_ulaw_keeps_mulaw_bytes_and_converts_pcm() -> None:
+    ulaw = bytes(range(256))
+    assert mulaw.wav_to_ulaw(mulaw.ulaw_wav_bytes(ulaw)) == ulaw  # 0x7F survives as is
+    pcm = mulaw.samples_to_pcm16([0, 1000, -1000, 8000] * 4)
+    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(pcm), b"WAVE", b"fmt ", 16,
+                         1, 1, 16000, 32000, 2, 16, b"data", len(pcm))  # fmt: skip
+    out = mulaw.wav_to_ulaw(header + pcm)
+    assert len(out) == 8  # 16 kHz -> 8 kHz

@@ -181,3 +181,19 @@ def test_spoken_fragments(sentence: str, lang: str, expected: tuple[Fragment, ..
 def test_number_prompts_cover_what_fragments_need() -> None:
     texts = {t for t, _ in number_prompts("ko", max_number=100)}
     assert {"0", "7", "100"} <= texts and len(texts) == 101
+
+
+def test_progress_bar() -> None:
+    import io
+
+    from speech.prompts import progress_bar
+
+    out = io.StringIO()
+    draw = progress_bar(out, width=10)
+    draw(0, 4)
+    draw(2, 4)
+    draw(4, 4)
+    assert out.getvalue() == "\r[..........] 0/4\r[#####.....] 2/4\r[##########] 4/4\n"
+    empty = io.StringIO()
+    progress_bar(empty, width=4)(0, 0)
+    assert empty.getvalue() == "\r[####] 0/0\n"
