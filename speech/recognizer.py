@@ -379,7 +379,6 @@ class RecognitionSession:
         self._audio_bytes = 0
         self._speech_at: int | None = None
         self._no_input_origin: int | None = 0  # audio position the no-input timer runs from
-        self._words: list[Word] = []
         self._done: Utterance | None = None
         self._batch_bytes = SAMPLE_RATE * config.batch_ms // 1000
 
@@ -435,7 +434,7 @@ class RecognitionSession:
 
     def _finish(self, words: tuple[Word, ...], reason: EndReason) -> Utterance:
         utterance = Utterance(
-            words=tuple(self._words) + words,
+            words=words,
             reason=reason,
             speech_started=self.speech_started,
             audio_ms=self.audio_ms,
@@ -480,8 +479,7 @@ class RecognitionSession:
             keyword_heard = any(w.word not in self.grammar.garbage() for w in words)
             if self.speech_started or keyword_heard:
                 return FeedResult(started_now, self._finish(words, EndReason.FINAL))
-            # decoded noise before anyone spoke: keep it, keep listening
-            self._words.extend(words)
+            # only filler words and nobody spoke (line noise): drop them, keep listening
         return FeedResult(speech_started=started_now)
 
     async def finish(self) -> Utterance:
