@@ -218,3 +218,35 @@ async def test_transcribe_a_recorded_comment(recognizer: SpeechRecognizer) -> No
     assert quiet == ()
     assert await recognizer.transcribe(b"\xff" * 800, "zh") is None
     assert recognizer.active == 0
+
+
+async def test_concurrent_calls_share_a_small_pool_and_the_loop_stays_responsive(
+    registry: ModelRegistry, grammar: Grammar
+) -> None:
+    import asyncio
+    import time
+
+    rec = SpeechRecognizer(registry, max_sessions=4, workers=1)
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - t - 0.005)
+
+    names = ["ko_hours_ko_130.wav", "ko_agent_ko_160.wav", "ko_lost-card_ko_160.wav",
+             "ko_complaint_ko-f2_130.wav"]  # fmt: skip
+    tick = asyncio.create_task(ticker())
+    try:
+        results = await asyncio.gather(
+            *(recognize(rec, grammar, with_line_silence(fixture(n))) for n in names)
+        )
+    finally:
+        stop.set()
+        await tick
+        rec.shutdown()
+    options = [match(u, grammar).option for u, _ in results]
+    assert options == ["hours", "agent", "lost_card", "complaint"]
+    assert max(lags) < 0.25, max(lags)  # decoding never held the loop for long
