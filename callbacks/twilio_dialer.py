@@ -13,46 +13,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import encode_basic_auth
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
 from callbacks.jobs import Job, ms_to_dt
 from callbacks.retry import CallOutcome
 from callbacks.scheduler import DialError, idempotency_key
 from config.logs import mask_phone
+from ivr.twilio_rest import TwilioRest
 
 log = logging.getLogger("hotline.callbacks")
 
 # Twilio error codes that no retry can fix (invalid or blocked destination, not allowed)
 PERMANENT_ERRORS = frozenset({13223, 13224, 13225, 13226, 21211, 21215, 21216, 21217, 21614})
-
-
-class _HeaderAuthHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """twilio's async client hands aiohttp a BasicAuth object, which aiohttp 3.14
-    deprecates; send the same credentials as an Authorization header instead."""
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 (twilio's signature)
-        allow_redirects: bool = False,
-    ) -> Any:
-        headers = dict(headers or {})
-        if auth is not None:
-            headers["Authorization"] = encode_basic_auth(auth[0], auth[1])
-        return await super().request(
-            method, url, params, data, headers, None, timeout, allow_redirects
-        )
 
 
 def _default_voice_url(base: str) -> Callable[[Job], str]:
@@ -83,15 +57,13 @@ class TwilioDialer:
         self.status_url = f"{base}{status_path}"
         self.machine_detection = machine_detection
         self.ring_timeout_s = ring_timeout_s
-        self._http = _HeaderAuthHttpClient(timeout=http_timeout_s)
-        self.client = Client(account_sid, auth_token, http_client=self._http)
-        if api_base:
-            self.client.api.base_url = api_base.rstrip("/")
+        self._rest = TwilioRest(
+            account_sid, auth_token, api_base=api_base, timeout_s=http_timeout_s
+        )
+        self.client = self._rest.client
 
     async def aclose(self) -> None:
-        session: Any = self._http.session
-        if session is not None:
-            await session.close()
+        await self._rest.aclose()
 
     async def dial(self, job: Job) -> str:
         extra = {"job_id": job.id, "phone": mask_phone(job.phone), "attempt": job.attempt}

@@ -100,7 +100,21 @@ class Flow:
         return texts.get(lang) or texts.get(self.default_language, "")
 
 
-REQUIRED_MESSAGES = ("invalid", "no_input", "goodbye", "error", "closed", "auth_failed")
+REQUIRED_MESSAGES = (
+    "invalid",
+    "no_input",
+    "goodbye",
+    "error",
+    "closed",
+    "auth_failed",
+    # waiting in a queue; {position} and {minutes} are filled in at run time
+    "queue_position",
+    "queue_wait",
+    "queue_wait_soon",
+    "callback_offer",
+    "callback_taken",
+    "callback_greeting",
+)
 
 _COMMON = {"kind", "prompt", "voice"}
 _ALLOWED: dict[NodeKind, set[str]] = {

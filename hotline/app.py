@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
 from aiohttp import web
@@ -15,13 +16,20 @@ from config.loader import HotlineConfig
 from config.redis_conn import open_redis
 from config.runtime import KEYS, REDIS, SETTINGS
 from config.settings import Settings
-from ivr import webhooks
+from ivr import holdmusic, queue_calls, webhooks
 from ivr.accounts import AccountBackend
-from ivr.appkeys import ACCOUNTS, FLOW_DEPS, SESSIONS
+from ivr.appkeys import ACCOUNTS, AFTER_CALL, FLOW_DEPS, ROUTER, SESSIONS
+from ivr.dispatch import TwilioDispatcher
 from ivr.flowdeps import FlowDeps
+from ivr.queue_calls import no_survey
 from ivr.sessions import SessionStore
 from ivr.signature import SignatureChecker
+from ivr.twilio_rest import TwilioRest
 from ivr.twiml import Renderer
+from queueing import agent_api
+from queueing.appkeys import QUEUE_ROUTER, QUEUE_STATS, QUEUE_STORE
+from queueing.router import Router
+from queueing.store import QueueStore
 
 log = logging.getLogger("hotline.app")
 
@@ -72,7 +80,9 @@ def create_app(
     app[KEYS] = Keys(prefix=settings.key_prefix)
     app[FLOW_DEPS] = build_flow_deps(settings, config)
     app[ACCOUNTS] = accounts
+    app[AFTER_CALL] = no_survey
     app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(_queue_ctx(config, run_workers))
     app.cleanup_ctx.append(
         callbacks_context(
             known_queues=frozenset(config.queues.queues),
@@ -82,8 +92,45 @@ def create_app(
         )
     )
     app.add_routes(webhooks.routes())
+    app.add_routes(queue_calls.routes())
+    app.add_routes(holdmusic.routes())
+    app.add_routes(agent_api.routes())
     callbacks_api.add_routes(app)
     return app
+
+
+def _queue_ctx(
+    config: HotlineConfig, run_router: bool
+) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
+    """The queue store and router, with the Twilio dispatcher that connects paired calls."""
+
+    @asynccontextmanager
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        store = QueueStore(app[REDIS], app[KEYS], config.queues)
+        rest = TwilioRest(
+            settings.account_sid, settings.auth_token, api_base=settings.twilio_api_base
+        )
+        dispatcher = TwilioDispatcher(
+            rest,
+            base_url=settings.base_url,
+            ring_timeout_s=config.queues.routing.ring_timeout_s,
+            default_lang=config.flow.default_language,
+            callback_caller_id=config.calling.caller_id,
+        )
+        router = Router(store, dispatcher)
+        app[ROUTER] = app[QUEUE_ROUTER] = router
+        app[QUEUE_STORE] = store
+        app[QUEUE_STATS] = router.stats
+        try:
+            if run_router:
+                await router.start()
+            yield
+        finally:
+            await router.stop()
+            await rest.aclose()
+
+    return context
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -145,6 +145,7 @@ class Session:
     node: str
     lang: str
     caller: str = field(default="", repr=False)
+    line: str = ""  # the hotline number the caller dialled
     seq: int = 0
     attempts: int = 0
     vars: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -158,6 +159,7 @@ class Session:
             "node": self.node,
             "lang": self.lang,
             "caller": self.caller,
+            "line": self.line,
             "seq": self.seq,
             "attempts": self.attempts,
             "vars": dict(self.vars),
@@ -176,6 +178,7 @@ class Session:
             node=str(data["node"]),
             lang=str(data["lang"]),
             caller=str(data.get("caller", "")),
+            line=str(data.get("line", "")),
             seq=int(str(data.get("seq", 0))),
             attempts=int(str(data.get("attempts", 0))),
             vars={str(k): str(v) for k, v in raw_vars.items()}
@@ -189,9 +192,14 @@ class Session:
         )
 
 
-def new_session(flow: Flow, call_sid: str, caller: str) -> Session:
+def new_session(flow: Flow, call_sid: str, caller: str, line: str = "") -> Session:
     return Session(
-        call_sid=call_sid, node=flow.start, lang=flow.default_language, caller=caller, path=()
+        call_sid=call_sid,
+        node=flow.start,
+        lang=flow.default_language,
+        caller=caller,
+        line=line,
+        path=(),
     )
 
 

@@ -70,7 +70,7 @@ class Renderer:
                 for prompt in verb.prompts:
                     self.speak(gather, prompt)
             elif isinstance(verb, Transfer):
-                (self.transfer or enqueue_transfer)(response, verb, step.session, self)
+                (self.transfer or hold_transfer)(response, verb, step.session, self)
             elif isinstance(verb, RecordMessage):
                 response.record(
                     action=self.node_url(verb.node, seq),
@@ -85,15 +85,18 @@ class Renderer:
         return str(response)
 
 
-def enqueue_transfer(
-    response: VoiceResponse, verb: Transfer, session: Session, r: Renderer
-) -> None:
-    """Twilio's own <Enqueue>: the transfer used until a router of ours takes over."""
+def hold_transfer(response: VoiceResponse, verb: Transfer, session: Session, r: Renderer) -> None:
+    """Our queue: the call was joined in Redis before answering; it waits in a Twilio
+    <Enqueue> whose waitUrl is our hold loop, until the router redirects it to an agent."""
+    hold_in_queue(response, r, verb.queue, session.lang)
+
+
+def hold_in_queue(response: VoiceResponse, r: Renderer, queue: str, lang: str) -> None:
     response.enqueue(
-        verb.queue,
-        action=r.node_url(verb.node, session.seq, "/queued"),
+        f"hl-{queue}",
+        action=r.url("/queue/left", lang=lang, q=queue),
         method="POST",
-        wait_url=r.url("/queue/wait", lang=session.lang),
+        wait_url=r.url("/queue/hold", lang=lang, q=queue),
         wait_url_method="POST",
     )
 

@@ -1,8 +1,6 @@
 """Twilio's webhooks: /voice, /ivr/{node}, /status, /fallback, plus health checks.
 
-Every Twilio request is signature-checked first (403 and a log line otherwise). Past
-that point Twilio never gets an error: whatever fails, the caller gets valid TwiML that
-apologises and connects them to a person, and the failure is logged with the CallSid.
+Signature checks and the never-a-500 rule live in `ivr.http.twilio_webhook`.
 """
 
 from __future__ import annotations
@@ -11,13 +9,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiohttp import web
 from redis.exceptions import RedisError
-from twilio.twiml.voice_response import VoiceResponse
 
 from config.logs import mask_phone
 from config.runtime import KEYS, REDIS, SETTINGS
@@ -39,8 +36,11 @@ from ivr.engine import (
     RunAction,
     Session,
     Step,
+    Transfer,
 )
 from ivr.flowdeps import FlowDeps
+from ivr.http import fallback, twilio_webhook, twiml
+from ivr.queue_calls import join_queue
 from ivr.twilio_params import (
     BadRequestParams,
     parse_call,
@@ -51,76 +51,8 @@ from ivr.twilio_params import (
 
 log = logging.getLogger("hotline.ivr")
 
-TWIML = "application/xml"
 ENDED_MARK_TTL_S = 2 * 86400
 OUTCOME_RETENTION_S = 400 * 86400
-
-Handler = Callable[[web.Request, Mapping[str, str]], Awaitable[web.Response]]
-
-
-def twiml(body: str) -> web.Response:
-    return web.Response(text=body, content_type=TWIML, charset="utf-8")
-
-
-def fallback(deps: FlowDeps, lang: str | None = None) -> web.Response:
-    from ivr.twiml import fallback_response
-
-    return twiml(
-        fallback_response(
-            deps.flow,
-            lang,
-            emergency_number=deps.emergency_number,
-            emergency_queue=deps.emergency_queue,
-        )
-    )
-
-
-def twilio_webhook(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Check the signature, parse the form, and turn any failure into TwiML that serves."""
-
-    async def wrapped(request: web.Request) -> web.Response:
-        deps = request.app[FLOW_DEPS]
-        try:
-            form = await request.post()
-        except web.HTTPRequestEntityTooLarge:
-            log.warning("oversized webhook body refused", extra={"path": request.path})
-            raise
-        except (ValueError, web.HTTPException):
-            log.warning("unreadable webhook body", extra={"path": request.path})
-            raise web.HTTPBadRequest(text="unreadable body") from None
-        params = {k: v for k, v in form.items() if isinstance(v, str)}
-        signature = request.headers.get("X-Twilio-Signature")
-        if not deps.signatures.is_valid(request.path_qs, params, signature):
-            log.warning(
-                "webhook signature rejected",
-                extra={
-                    "path": request.path,
-                    "remote": request.remote,
-                    "signature_present": bool(signature),
-                },
-            )
-            raise web.HTTPForbidden(text="invalid signature")
-        call_sid = params.get("CallSid", "")
-        try:
-            return await handler(request, params)
-        except BadRequestParams as exc:
-            log.warning("bad webhook parameters: %s", exc, extra={"call_sid": call_sid})
-            return fallback(deps)
-        except (TimeoutError, RedisError, OSError) as exc:
-            log.error(
-                "redis unavailable, caller sent to the emergency path: %s",
-                type(exc).__name__,
-                extra={"call_sid": call_sid, "path": request.path},
-            )
-            return fallback(deps)
-        except Exception:
-            log.exception(
-                "webhook failed, caller sent to the emergency path",
-                extra={"call_sid": call_sid, "path": request.path},
-            )
-            return fallback(deps)
-
-    return wrapped
 
 
 # --- running the flow --------------------------------------------------------------------
@@ -172,6 +104,13 @@ async def check_pin(request: web.Request, call_sid: str, pending: CheckPin) -> C
     return customer
 
 
+async def perform_transfers(request: web.Request, result: Step) -> None:
+    """Join the queue before answering; joining is idempotent, so a Twilio retry is harmless."""
+    for verb in result.verbs:
+        if isinstance(verb, Transfer):
+            await join_queue(request, result.session, verb)
+
+
 CURRENCY_NAMES = {
     "CNY": {"zh": "元", "en": "yuan", "ko": "위안"},
     "KRW": {"zh": "韩元", "en": "won", "ko": "원"},
@@ -201,6 +140,7 @@ async def answer_step(
 ) -> web.Response:
     """Run one step, store it once, perform its effects, and answer with its TwiML."""
     result = await resolve(request, deps, session, event)
+    await perform_transfers(request, result)
     moved = replace(result.session, seq=expected_seq + 1)
     body = deps.renderer.render(replace(result, session=moved))
     applied, cached = await request.app[SESSIONS].advance(expected_seq, moved, body)
@@ -264,9 +204,10 @@ async def voice(request: web.Request, params: Mapping[str, str]) -> web.Response
             "direction": call.direction,
         },
     )
-    session = engine.new_session(deps.flow, call.call_sid, call.from_number)
+    session = engine.new_session(deps.flow, call.call_sid, call.from_number, call.to_number)
     # The first answer is step 0; its action URLs carry s=0.
     result = await resolve(request, deps, session, Enter())
+    await perform_transfers(request, result)
     body = deps.renderer.render(result)
     applied, cached = await sessions.advance(-1, result.session, body)
     if not applied:
@@ -313,44 +254,6 @@ async def ivr_node(request: web.Request, params: Mapping[str, str]) -> web.Respo
         gather = parse_gather(params)
         event = Digits(gather.digits) if gather.digits else NoInput()
     return await answer_step(request, deps, seq, session, event)
-
-
-@twilio_webhook
-async def queued_result(request: web.Request, params: Mapping[str, str]) -> web.Response:
-    """<Enqueue action>: the caller left Twilio's queue (bridged, hung up, error...)."""
-    deps = request.app[FLOW_DEPS]
-    call = parse_call(params)
-    result = params.get("QueueResult", "")
-    log.info("left queue", extra={"call_sid": call.call_sid, "queue_result": result})
-    if result in {"error", "system-error", "queue-full"}:
-        return fallback(deps)
-    response = VoiceResponse()
-    response.hangup()
-    return twiml(str(response))
-
-
-@twilio_webhook
-async def queue_wait(request: web.Request, params: Mapping[str, str]) -> web.Response:
-    """The hold loop for Twilio's <Enqueue waitUrl>: position, then a pause, repeated."""
-    deps = request.app[FLOW_DEPS]
-    flow = deps.flow
-    lang = request.query.get("lang", flow.default_language)
-    if lang not in flow.languages:
-        lang = flow.default_language
-    position = params.get("QueuePosition", "")
-    texts = {
-        "zh": "您目前排在第{p}位，请稍候。",
-        "en": "You are number {p} in the queue. Please hold.",
-        "ko": "현재 대기 순서는 {p}번째입니다. 잠시만 기다려 주세요.",
-    }
-    response = VoiceResponse()
-    if position.isdigit():
-        response.say(
-            texts.get(lang, texts["en"]).format(p=position),
-            language=flow.say_language.get(lang, lang),
-        )
-    response.pause(length=15)
-    return twiml(str(response))
 
 
 @twilio_webhook
@@ -442,8 +345,6 @@ def routes() -> list[web.RouteDef]:
     return [
         web.post("/voice", voice),
         web.post("/ivr/{node}", ivr_node),
-        web.post("/ivr/{node}/queued", queued_result),
-        web.post("/queue/wait", queue_wait),
         web.post("/status", status),
         web.post("/fallback", twilio_fallback),
         web.get("/healthz", healthz),

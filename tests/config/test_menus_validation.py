@@ -25,6 +25,12 @@ messages:
   error: {en: "Error.", ko: "오류"}
   closed: {en: "Closed.", ko: "닫힘"}
   auth_failed: {en: "Wrong.", ko: "틀림"}
+  queue_position: {en: "Number {position}.", ko: "{position}번"}
+  queue_wait: {en: "{minutes} minutes.", ko: "{minutes}분"}
+  queue_wait_soon: {en: "Soon.", ko: "곧"}
+  callback_offer: {en: "Press 1.", ko: "1번"}
+  callback_taken: {en: "We will call.", ko: "전화"}
+  callback_greeting: {en: "Hello.", ko: "안녕"}
 nodes:
 """
 
@@ -70,7 +76,7 @@ def test_unknown_target() -> None:
         agent: {kind: transfer, queue: general}
         """
     )
-    assert found == ["menus.yaml:18: nodes.main.options[1].goto: unknown target 'nowhere'"]
+    assert found == ["menus.yaml:24: nodes.main.options[1].goto: unknown target 'nowhere'"]
 
 
 def test_unreachable_node() -> None:
@@ -89,7 +95,7 @@ def test_unreachable_node() -> None:
           prompt: {en: "Bye.", ko: "안녕"}
         """
     )
-    assert found == ["menus.yaml:22: nodes.orphan: unreachable from the start node"]
+    assert found == ["menus.yaml:28: nodes.orphan: unreachable from the start node"]
 
 
 def test_duplicate_option_key() -> None:
@@ -106,7 +112,7 @@ def test_duplicate_option_key() -> None:
         agent: {kind: transfer, queue: general}
         """
     )
-    assert found == ["menus.yaml:19: nodes.main.options[1]: duplicate key '1' (first at line 18)"]
+    assert found == ["menus.yaml:25: nodes.main.options[1]: duplicate key '1' (first at line 24)"]
 
 
 def test_duplicate_yaml_key() -> None:
@@ -117,7 +123,7 @@ def test_duplicate_yaml_key() -> None:
           kind: say
         """
     )
-    assert found == ["menus.yaml:16: nodes.main.kind: duplicate key (first at line 15)"]
+    assert found == ["menus.yaml:22: nodes.main.kind: duplicate key (first at line 21)"]
 
 
 def test_missing_translation() -> None:
@@ -133,7 +139,7 @@ def test_missing_translation() -> None:
         agent: {kind: transfer, queue: general}
         """
     )
-    assert found == ["menus.yaml:16: nodes.main.prompt: missing translation 'ko'"]
+    assert found == ["menus.yaml:22: nodes.main.prompt: missing translation 'ko'"]
 
 
 def test_loop_with_no_exit() -> None:
@@ -155,8 +161,8 @@ def test_loop_with_no_exit() -> None:
           on_invalid: main
         """
     )
-    assert "menus.yaml:14: nodes.main: loop with no exit" in found[0]
-    assert "menus.yaml:21: nodes.again: loop with no exit" in found[1]
+    assert "menus.yaml:20: nodes.main: loop with no exit" in found[0]
+    assert "menus.yaml:27: nodes.again: loop with no exit" in found[1]
 
 
 def test_unknown_queue_and_bad_key() -> None:
@@ -173,8 +179,8 @@ def test_unknown_queue_and_bad_key() -> None:
         """
     )
     assert found == [
-        "menus.yaml:18: nodes.main.options[0]: key '12' is not a single keypad key",
-        "menus.yaml:21: nodes.agent: unknown queue 'mortgages'",
+        "menus.yaml:24: nodes.main.options[0]: key '12' is not a single keypad key",
+        "menus.yaml:27: nodes.agent: unknown queue 'mortgages'",
     ]
 
 
@@ -192,8 +198,8 @@ def test_unknown_field_and_kind() -> None:
         agent: {kind: teleport, queue: general}
         """
     )
-    assert found[0] == "menus.yaml:21: nodes.main: unknown field 'colour'"
-    assert found[1].startswith("menus.yaml:22: nodes.agent: unknown kind 'teleport'")
+    assert found[0] == "menus.yaml:27: nodes.main: unknown field 'colour'"
+    assert found[1].startswith("menus.yaml:28: nodes.agent: unknown kind 'teleport'")
     assert len(found) == 2
 
 

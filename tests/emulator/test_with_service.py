@@ -119,4 +119,4 @@ async def test_demo_paths_as_hotline_call_json(
         h["language"] for s in data["steps"][1:] for h in s["heard"] if h["kind"] == "say"
     }
     assert languages == {{"zh": "zh-CN", "en": "en-US", "ko": "ko-KR"}[lang]}
-    assert data["errors"] == []
+    assert data["errors"] == [], json.dumps(data["errors"], indent=1)

@@ -50,7 +50,7 @@ async def test_paths_to_a_person(service: AppFactory, lang: str, key: str, queue
     await caller.start()
     await caller.press(LANG_KEY[lang])
     await caller.press(key)
-    assert caller.enqueued() == queue
+    assert await caller.enqueued() == queue
 
 
 @pytest.mark.parametrize("lang", ["zh", "en", "ko"])

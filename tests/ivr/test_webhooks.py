@@ -49,7 +49,7 @@ async def test_no_input_reprompts_then_follows_the_menu_fallback(service: AppFac
     await caller.no_input()
     assert caller.gather_node() == "main"
     await caller.no_input()  # retries (2) spent: the menu's on_no_input is a person
-    assert caller.enqueued() == "general"
+    assert await caller.enqueued() == "general"
 
 
 async def test_wrong_key_reprompts_with_the_invalid_message(service: AppFactory) -> None:
@@ -87,7 +87,7 @@ async def test_wrong_pins_are_refused_then_the_caller_reaches_a_person(service: 
         assert caller.says()[0] == "Sorry, the account number or PIN is not correct."
         assert caller.gather_node() == "pin"
     await caller.press("9999")
-    assert caller.enqueued() == "general"
+    assert await caller.enqueued() == "general"
     assert not any("balance is" in s for s in caller.heard)
 
 
@@ -120,7 +120,7 @@ async def test_lost_card_goes_to_the_cards_queue(service: AppFactory) -> None:
     await caller.press("3")
     await caller.press("2")
     assert caller.says() == ["카드 분실 신고 담당자에게 연결해 드리겠습니다."]
-    assert caller.enqueued() == "cards"
+    assert await caller.enqueued() == "cards"
 
 
 async def test_after_hours_a_transfer_offers_a_message_instead(service: AppFactory) -> None:

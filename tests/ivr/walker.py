@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp.test_utils import TestClient
 
+from ivr.appkeys import ROUTER
 from tests.twilio_signing import PUBLIC_URL, call_params, signed_post
 
 
@@ -65,7 +66,12 @@ class Walker:
         path = self.action()
         return path.split("?")[0].removeprefix("/ivr/")
 
-    def enqueued(self) -> str | None:
+    async def enqueued(self) -> str | None:
+        """The queue the call is waiting in, once the answer hands it to the hold loop."""
         assert self.last is not None
-        element = self.last.find("Enqueue")
-        return element.text if element is not None else None
+        holding = self.last.find("Enqueue")
+        if holding is None or "/queue/hold" not in holding.get("waitUrl", ""):
+            return None
+        router = self.client.server.app[ROUTER]  # type: ignore[union-attr]
+        status = await router.store.call_status(self.sid)
+        return status.queue if status else None

@@ -1,0 +1,88 @@
+"""What every Twilio webhook shares: the signature check, and TwiML that serves on failure.
+
+Every Twilio request is signature-checked first (403 and a log line otherwise). Past
+that point Twilio never gets an error: whatever fails, the caller gets valid TwiML that
+apologises and connects them to a person, and the failure is logged with the CallSid.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from ivr.appkeys import FLOW_DEPS
+from ivr.flowdeps import FlowDeps
+from ivr.twilio_params import BadRequestParams
+from ivr.twiml import fallback_response
+
+log = logging.getLogger("hotline.ivr")
+
+TWIML = "application/xml"
+
+Handler = Callable[[web.Request, Mapping[str, str]], Awaitable[web.Response]]
+
+
+def twiml(body: str) -> web.Response:
+    return web.Response(text=body, content_type=TWIML, charset="utf-8")
+
+
+def fallback(deps: FlowDeps, lang: str | None = None) -> web.Response:
+    return twiml(
+        fallback_response(
+            deps.flow,
+            lang,
+            emergency_number=deps.emergency_number,
+            emergency_queue=deps.emergency_queue,
+        )
+    )
+
+
+def twilio_webhook(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Check the signature, parse the form, and turn any failure into TwiML that serves."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        deps = request.app[FLOW_DEPS]
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("oversized webhook body refused", extra={"path": request.path})
+            raise
+        except (ValueError, web.HTTPException):
+            log.warning("unreadable webhook body", extra={"path": request.path})
+            raise web.HTTPBadRequest(text="unreadable body") from None
+        params = {k: v for k, v in form.items() if isinstance(v, str)}
+        signature = request.headers.get("X-Twilio-Signature")
+        if not deps.signatures.is_valid(request.path_qs, params, signature):
+            log.warning(
+                "webhook signature rejected",
+                extra={
+                    "path": request.path,
+                    "remote": request.remote,
+                    "signature_present": bool(signature),
+                },
+            )
+            raise web.HTTPForbidden(text="invalid signature")
+        call_sid = params.get("CallSid", "")
+        try:
+            return await handler(request, params)
+        except BadRequestParams as exc:
+            log.warning("bad webhook parameters: %s", exc, extra={"call_sid": call_sid})
+            return fallback(deps)
+        except (TimeoutError, RedisError, OSError) as exc:
+            log.error(
+                "redis unavailable, caller sent to the emergency path: %s",
+                type(exc).__name__,
+                extra={"call_sid": call_sid, "path": request.path},
+            )
+            return fallback(deps)
+        except Exception:
+            log.exception(
+                "webhook failed, caller sent to the emergency path",
+                extra={"call_sid": call_sid, "path": request.path},
+            )
+            return fallback(deps)
+
+    return wrapped
