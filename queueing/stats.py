@@ -155,7 +155,7 @@ class QueueStats:
             return self._models
         agents = await self.store.agents()
         recent = await self.store.recent_handle_times()
-        everyone = tuple(x for row in recent.values() for x in row)
+        everyone = tuple(x for row in recent.values() for x in row if x > 0)
         now_ms = self.store.now_ms()
         models: dict[str, QueueModel] = {}
         for name in self.store.queue_names:
@@ -168,11 +168,13 @@ class QueueStats:
                 elif a.state in (AgentState.ON_CALL, AgentState.WRAP_UP):
                     start = a.picked_up_ms if a.picked_up_ms is not None else a.since_ms
                     busy.append(max(0.0, (now_ms - start) / 1000))
+            # zero-length samples (a call dropped at pick-up) carry no rate information
+            mine_samples = tuple(h for h in recent[name] if h > 0)
             models[name] = QueueModel(
                 staffed=ready + len(busy),
                 ready=ready,
                 busy_elapsed_s=tuple(busy),
-                recent_handle_s=tuple(recent[name]) or everyone,
+                recent_handle_s=mine_samples or everyone,
             )
         self._models, self._model_at = models, time.monotonic()
         return models

@@ -38,6 +38,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from config.keys import Keys
@@ -63,6 +64,10 @@ SCRIPT_NAMES = (
     "callback",
     "sweep",
 )
+
+
+# Redis or Redis Cluster: every routing key of a group shares one hash slot.
+RedisClient = aioredis.Redis | RedisCluster
 
 
 class QueueError(Exception):
@@ -224,7 +229,7 @@ class QueueStore:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         keys: Keys,
         config: QueuesConfig,
         *,
