@@ -1,6 +1,7 @@
 -- leave: the caller hung up while queued (ARGV[4]='abandoned') or the call was withdrawn
 -- (ARGV[4]='cancelled', e.g. a callback the customer no longer wants). ARGV[3]=CallSid.
--- A call ringing at an agent is abandoned too: the agent goes back to ready.
+-- A call ringing at an agent is abandoned too: the agent goes back to ready. A virtual
+-- callback is not abandoned by its caller's hang-up (ignored); 'cancelled' withdraws it.
 local sid, why = ARGV[3], ARGV[4]
 local c = load_call(sid)
 if not c then
@@ -9,6 +10,11 @@ if not c then
     return reply({ ok = true, already = true, state = cjson.decode(done).st, pairings = {} })
   end
   return reply({ err = 'unknown_call', call_sid = sid })
+end
+if c.cb and why == 'abandoned' then
+  -- a virtual callback: the caller hung up on purpose and keeps the place; not abandoned
+  return reply({ ok = true, already = false, ignored = true, state = c.st, callback = true,
+                 pairings = {} })
 end
 if c.st == 'connected' then
   return reply({ err = 'connected', call_sid = sid, agent = c.a })

@@ -155,6 +155,8 @@ async def test_callback_keeps_place_and_pairs_as_callback(store: QueueStore) -> 
     await store.join("CA2", "general")
     assert await store.take_callback("CA1", "+15550009999") == 1
     assert (await store.call_status("CA1")).callback  # type: ignore[union-attr]
+    hung_up = await store.leave("CA1")  # the caller hangs up after choosing the callback
+    assert hung_up.data["ignored"] is True and hung_up.state == "waiting"
     (p,) = (await store.login("g1", ready=True)).pairings
     assert (p.call_sid, p.kind, p.callback_to) == ("CA1", "callback", "+15550009999")
     with pytest.raises(CallNotWaiting):
@@ -209,3 +211,14 @@ async def test_sweep_trims_ended_calls_after_keep_time(
     swept = await store.sweep()
     assert swept.trimmed == 1
     assert await store.call_status("CA1") is None
+
+
+async def test_cancelled_callback_is_not_an_abandon(store: QueueStore) -> None:
+    await store.join("CA1", "general")
+    await store.take_callback("CA1", "+15550009999")
+    out = await store.leave("CA1", "cancelled")
+    assert out.state == "cancelled"
+    assert await store.abandoned() == []
+    iv = store.interval_now()
+    row = (await store.interval_stats(["general"], [iv]))[("general", iv)]
+    assert row.get("abandoned", 0) == 0 and row["cancelled"] == 1 and row["callbacks"] == 1
