@@ -4,6 +4,7 @@ here on free ports: every key of a script shares one hash slot, so Cluster accep
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import socket
 import subprocess
@@ -33,16 +34,30 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 30000)
+        if port not in taken and _bindable(port) and _bindable(port + 10000):
+            taken.add(port)
+            return port
 
 
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("cluster")
-    ports = [_free_port() for _ in range(3)]
+    taken: set[int] = set()
+    ports = [_free_port(taken) for _ in range(3)]
     procs = []
     try:
         for port in ports:
