@@ -36,6 +36,12 @@ from callbacks.windows import valid_zone
 from config.apiauth import authorize, json_error
 from config.surveys import LANGUAGES
 
+# The supervisors' wallboard schedules callbacks for abandoned callers with its signed-in
+# session: `authenticate` accepts a bearer token exactly as `authorize` does, or a
+# supervisor session cookie, and then (for POST) also the session's CSRF token and a
+# same-origin Origin header. Used only on the routes the wallboard calls.
+from queueing.supervisor_auth import authenticate
+
 ROLE = "care"
 MAX_NOTE = 2000
 MAX_REASON = 200
@@ -125,7 +131,7 @@ def _service(request: web.Request) -> CallbackService:
 
 # --- callbacks -------------------------------------------------------------------------
 async def create_callback(request: web.Request) -> web.Response:
-    authorize(request, ROLE)
+    await authenticate(request, ROLE)  # bearer token, or wallboard session (+ CSRF)
     service = _service(request)
     body = await _body(request)
     if isinstance(body, web.Response):
@@ -197,7 +203,7 @@ def _csv_enum(
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
-    authorize(request, ROLE)
+    await authenticate(request, ROLE)  # bearer token, or wallboard session (+ CSRF)
     service = _service(request)
     q = request.query
     errors: dict[str, str] = {}
@@ -242,7 +248,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
 
 
 async def get_callback(request: web.Request) -> web.Response:
-    authorize(request, ROLE)
+    await authenticate(request, ROLE)  # bearer token, or wallboard session (+ CSRF)
     job = await _service(request).store.get(request.match_info["id"])
     if job is None:
         return json_error(404, "no such callback")

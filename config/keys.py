@@ -188,4 +188,39 @@ class Keys:
         """Sorted set case id -> opened time (epoch ms); trimmed to 400 days."""
         return f"{self.prefix}{{cb}}:cases"
 
+    # --- supervisors (queueing/supervisor_*.py, hotline/report.py) -----------------------
+    def sup_session(self, session_hash: str) -> str:
+        """JSON {user, role, csrf, created_ms} of one signed-in supervisor, keyed by the
+        SHA-256 of the cookie value (a dump of Redis holds no usable cookie); TTL
+        users.yaml sessions.ttl_s."""
+        return f"{self.prefix}sup:session:{session_hash}"
+
+    def sup_signin_client(self, client: str) -> str:
+        """Counter of sign-in attempts from one client address; TTL signin_limits.window_s."""
+        return f"{self.prefix}sup:signin:client:{client}"
+
+    def sup_signin_user(self, user: str) -> str:
+        """Counter of failed sign-ins for one user name; TTL signin_limits.window_s."""
+        return f"{self.prefix}sup:signin:user:{user}"
+
+    def sup_samples(self, day: str) -> str:
+        """Hash minute-of-day -> JSON {waiting, service_level} sampled by the wallboard's
+        broadcaster for the day chart (UTC day YYYY-MM-DD); at most 1,440 fields; TTL 2 days."""
+        return f"{self.prefix}sup:samples:{day}"
+
+    def sup_daily(self, group: str, day: str) -> str:
+        """Hash '<queue>:<counter>' -> value: the day's sum of the 15-minute routing counters
+        (route_stats), rolled up for the monthly report; TTL statistics.retention_days."""
+        return f"{self.prefix}sup:daily:{group}:{day}"
+
+    def sup_wait_hist(self, group: str, day: str) -> str:
+        """Hash '<queue>:<answered|abandoned>:<le>' -> count of queue waits ending that day
+        (UTC), plus ':count' and ':sum_ms'; shares the routing hash tag (one script reads
+        route_done); TTL statistics.retention_days."""
+        return f"{self.route_tag(group)}:sup:waits:{day}"
+
+    def sup_wait_checkpoint(self, group: str) -> str:
+        """String: end time (ms) of the last ended call counted into sup_wait_hist; no TTL."""
+        return f"{self.route_tag(group)}:sup:waits:cp"
+
     # --- speech -------------------------------------------------------------------------

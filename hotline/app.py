@@ -26,7 +26,7 @@ from ivr.sessions import SessionStore
 from ivr.signature import SignatureChecker
 from ivr.twilio_rest import TwilioRest
 from ivr.twiml import Renderer
-from queueing import agent_api
+from queueing import agent_api, supervisor_api
 from queueing.appkeys import QUEUE_ROUTER, QUEUE_STATS, QUEUE_STORE
 from queueing.router import Router
 from queueing.store import QueueStore
@@ -91,11 +91,13 @@ def create_app(
             run_scheduler=run_workers,
         )
     )
+    app.cleanup_ctx.append(supervisor_api.supervisors_context(config.queues))
     app.add_routes(webhooks.routes())
     app.add_routes(queue_calls.routes())
     app.add_routes(holdmusic.routes())
     app.add_routes(agent_api.routes())
     callbacks_api.add_routes(app)
+    supervisor_api.add_routes(app)
     return app
 
 

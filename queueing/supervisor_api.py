@@ -1,0 +1,429 @@
+"""The supervisor API, live event stream, Prometheus exposition and the wallboard.
+
+Routes:
+  GET  /login                 sign-in page;  POST /login (form or JSON);  POST /logout
+  GET  /api/v1/session        who is signed in, role, CSRF token
+  GET  /api/v1/stats          every figure per queue and for the centre (JSON)
+  GET  /api/v1/stats/stream   server-sent events: one `stats` event per second
+  GET  /metrics               Prometheus text format (own CollectorRegistry)
+  GET  /dashboard             the wallboard (static files under /dashboard/static/)
+Authentication: a session (queueing.supervisor_auth) or a bearer token (config.apiauth);
+roles supervisor and viewer read everything here (a viewer's numbers are masked).
+/metrics takes a bearer token or a session too (scrapers use a viewer token).
+
+All three data routes take their numbers from `SupervisorStats.figures()`.
+
+The stream: each process runs one broadcaster that computes the figures once per second
+while anybody listens (and once per `SAMPLE_EVERY_S` otherwise, for the day chart) and
+hands the event to every client's bounded queue. Event ids are Redis-clock seconds, so a
+client that reconnects (to any process) with `Last-Event-ID` gets the buffered events
+after that id, or the current one, and then the stream goes on. A client whose queue is
+full (it stopped reading) is dropped, and a write that blocks longer than
+`WRITE_TIMEOUT_S` ends its response: nothing is buffered for it without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from config.queues import QueuesConfig
+from config.runtime import KEYS, REDIS, SETTINGS
+from config.users import SupervisorsConfig, load_users
+from queueing.appkeys import QUEUE_STATS
+from queueing.stats import QueueStats
+from queueing.store import QueueStore
+from queueing.supervisor_auth import (
+    SUPERVISORS,
+    authenticate,
+    login,
+    logout,
+    read_session,
+    session_info,
+)
+from queueing.supervisor_stats import SupervisorStats, day_start_ms, redact
+
+log = logging.getLogger("hotline.queueing")
+
+READ_ROLES = ("supervisor", "viewer")
+TICK_S = 1.0
+SAMPLE_EVERY_S = 15.0
+ROLLUP_EVERY_S = 300.0
+CLIENT_QUEUE_MAX = 8  # events buffered per stream client (8 s); then it is dropped
+RING_MAX = 60  # events kept for Last-Event-ID resumption (one minute)
+WRITE_TIMEOUT_S = 10.0
+KEEPALIVE_S = 15.0
+SESSION_RECHECK_S = 30.0
+STATIC_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
+
+
+@dataclass
+class Subscriber:
+    role: str
+    queue: asyncio.Queue[tuple[int, bytes] | None] = field(
+        default_factory=lambda: asyncio.Queue(CLIENT_QUEUE_MAX)
+    )
+    dropped: bool = False
+
+
+def encode_event(event_id: int, figures: Mapping[str, Any], role: str) -> bytes:
+    data = json.dumps(redact(figures, role), separators=(",", ":"), allow_nan=False)
+    return f"id: {event_id}\nevent: stats\ndata: {data}\n\n".encode()
+
+
+class StatsBroadcaster:
+    """One per process: computes the figures each second for every stream client."""
+
+    def __init__(self, source: SupervisorStats) -> None:
+        self.source = source
+        self.subscribers: set[Subscriber] = set()
+        self.ring: deque[tuple[int, Mapping[str, Any]]] = deque(maxlen=RING_MAX)
+        self.last_id = 0
+        self.dropped_total = 0
+        self._wake = asyncio.Event()
+        self._last_sample = -1e9
+        self._last_rollup = -1e9
+
+    def subscribe(self, role: str) -> Subscriber:
+        sub = Subscriber(role)
+        self.subscribers.add(sub)
+        self._wake.set()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def replay(self, after_id: int, role: str) -> list[tuple[int, bytes]]:
+        return [(i, encode_event(i, f, role)) for i, f in self.ring if i > after_id]
+
+    async def run_once(self) -> Mapping[str, Any] | None:
+        """Compute, publish (if anybody listens), sample, roll up when due."""
+        now = time.monotonic()
+        figures: Mapping[str, Any] | None = None
+        if self.subscribers or now - self._last_sample >= SAMPLE_EVERY_S:
+            figures = await self.source.figures()
+            event_id = max(self.last_id + 1, int(figures["at_ms"]) // 1000)
+            self.last_id = event_id
+            self.ring.append((event_id, figures))
+            self.publish(event_id, figures)
+            await self.source.sample(figures)
+            self._last_sample = now
+        if now - self._last_rollup >= ROLLUP_EVERY_S:
+            await self.source.roll_up_recent()
+            self._last_rollup = now
+        return figures
+
+    def publish(self, event_id: int, figures: Mapping[str, Any]) -> None:
+        by_role: dict[str, bytes] = {}
+        for sub in list(self.subscribers):
+            data = by_role.get(sub.role)
+            if data is None:
+                data = by_role[sub.role] = encode_event(event_id, figures, sub.role)
+            try:
+                sub.queue.put_nowait((event_id, data))
+            except asyncio.QueueFull:
+                # the client stopped reading: drop it rather than buffer without bound
+                sub.dropped = True
+                self.dropped_total += 1
+                self.subscribers.discard(sub)
+                log.info("stats stream client dropped: not reading")
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            started = time.monotonic()
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("stats broadcast failed")
+            delay = max(0.05, TICK_S - (time.monotonic() - started))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay if self.subscribers else SAMPLE_EVERY_S):
+                    if self.subscribers:
+                        await stopping.wait()
+                    else:
+                        await _first(stopping, self._wake)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    tasks = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+SUP_STATS: web.AppKey[SupervisorStats] = web.AppKey("supervisor_stats")
+BROADCASTER: web.AppKey[StatsBroadcaster] = web.AppKey("supervisor_broadcaster")
+
+
+# --- handlers --------------------------------------------------------------------------
+async def stats_json(request: web.Request) -> web.Response:
+    principal = await authenticate(request, *READ_ROLES)
+    figures = await request.app[SUP_STATS].figures()
+    return web.json_response(redact(figures, principal.role))
+
+
+async def stats_stream(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request, *READ_ROLES)
+    broadcaster = request.app[BROADCASTER]
+    last_raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id", "")
+    last_id = int(last_raw) if last_raw.isdigit() else None
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    sub = broadcaster.subscribe(principal.role)
+    by_session = not request.headers.get("Authorization")
+    checked = time.monotonic()
+    try:
+        first: list[tuple[int, bytes]] = []
+        if last_id is not None:
+            first = broadcaster.replay(last_id, principal.role)
+        elif broadcaster.ring:
+            i, f = broadcaster.ring[-1]
+            first = [(i, encode_event(i, f, principal.role))]
+        sent = last_id or 0
+        await _write(response, b"retry: 2000\n\n")
+        for i, data in first:
+            await _write(response, data)
+            sent = i
+        while not sub.dropped:
+            try:
+                async with asyncio.timeout(KEEPALIVE_S):
+                    item = await sub.queue.get()
+            except TimeoutError:
+                await _write(response, b": keep-alive\n\n")
+                continue
+            if item is None:
+                break
+            event_id, data = item
+            if event_id <= sent:
+                continue
+            await _write(response, data)
+            sent = event_id
+            if by_session and time.monotonic() - checked > SESSION_RECHECK_S:
+                checked = time.monotonic()
+                if await read_session(request) is None:
+                    break  # signed out or expired: end the stream
+    except (ConnectionResetError, TimeoutError):
+        pass
+    finally:
+        broadcaster.unsubscribe(sub)
+    return response
+
+
+async def _write(response: web.StreamResponse, data: bytes) -> None:
+    async with asyncio.timeout(WRITE_TIMEOUT_S):
+        await response.write(data)
+
+
+class FiguresCollector(Collector):
+    """Prometheus families from one figures dict (built per scrape)."""
+
+    def __init__(self, figures: Mapping[str, Any]) -> None:
+        self.figures = figures
+
+    def collect(self) -> list[Metric]:
+        f = self.figures
+        queues: Mapping[str, Any] = f["queues"]
+        created = day_start_ms(f["day"]) / 1000
+        waiting = GaugeMetricFamily("hotline_queue_waiting", "Calls waiting now", labels=["queue"])
+        longest = GaugeMetricFamily(
+            "hotline_queue_longest_wait_seconds", "Longest wait now", labels=["queue"]
+        )
+        sl = GaugeMetricFamily(
+            "hotline_queue_service_level",
+            "Service level today at the queue's target (ratio; absent when undefined)",
+            labels=["queue"],
+        )
+        agents = GaugeMetricFamily(
+            "hotline_agents", "Agents by state (whole centre)", labels=["state"]
+        )
+        qagents = GaugeMetricFamily(
+            "hotline_queue_agents", "Eligible agents by state", labels=["queue", "state"]
+        )
+        counters = {
+            name: CounterMetricFamily(
+                f"hotline_queue_{name}",
+                f"Calls {name} today (UTC day; resets at 00:00 UTC)",
+                labels=["queue"],
+            )
+            for name in ("offered", "answered", "abandoned")
+        }
+        hist = HistogramMetricFamily(
+            "hotline_queue_wait_seconds",
+            "Queue wait of calls that ended today (answered and completed, or abandoned)",
+            labels=["queue", "outcome"],
+        )
+        for name, q in queues.items():
+            waiting.add_metric([name], q["waiting"])
+            longest.add_metric([name], q["longest_wait_s"])
+            if q["service_level"] is not None:
+                sl.add_metric([name], q["service_level"])
+            for state, n in q["agents_by_state"].items():
+                qagents.add_metric([name, state], n)
+            for cname, fam in counters.items():
+                fam.add_metric([name], q[cname], created=created)
+        for state, n in f["centre"]["agents_by_state"].items():
+            agents.add_metric([state], n)
+        for series, h in f["wait_histogram"].items():
+            queue, _, outcome = series.partition(":")
+            buckets = [(_le(b), float(c)) for b, c in h["buckets"]]
+            buckets.append(("+Inf", float(h["count"])))
+            hist.add_metric([queue, outcome], buckets, h["sum_s"])
+        return [waiting, longest, sl, agents, qagents, *counters.values(), hist]
+
+
+def _le(bound: float) -> str:
+    return f"{bound:g}" if bound != int(bound) else f"{int(bound)}.0"
+
+
+def metrics_text(figures: Mapping[str, Any]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FiguresCollector(figures))
+    return generate_latest(registry)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    await authenticate(request, *READ_ROLES)
+    figures = await request.app[SUP_STATS].figures()
+    return web.Response(
+        body=metrics_text(figures),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+def _static(name: str) -> bytes:
+    return resources.files("queueing").joinpath("dashboard", name).read_bytes()
+
+
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    if await read_session(request) is None:
+        raise web.HTTPFound("/login")
+    return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return web.Response(body=_static("login.html"), content_type="text/html", charset="utf-8")
+
+
+async def static_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    if "/" in name or name.startswith(".") or suffix not in STATIC_TYPES or name.endswith(".html"):
+        raise web.HTTPNotFound()
+    try:
+        body = _static(name)
+    except (FileNotFoundError, IsADirectoryError):
+        raise web.HTTPNotFound() from None
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": f"{STATIC_TYPES[suffix]}; charset=utf-8",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@web.middleware
+async def content_security_policy(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    """The wallboard's pages load only their own scripts, styles and data."""
+    response: web.StreamResponse = await handler(request)
+    if request.path in ("/dashboard", "/login"):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+    return response
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/login", login_page),
+        web.post("/login", login),
+        web.post("/logout", logout),
+        web.get("/api/v1/session", session_info),
+        web.get("/api/v1/stats", stats_json),
+        web.get("/api/v1/stats/stream", stats_stream),
+        web.get("/metrics", metrics_handler),
+        web.get("/dashboard", dashboard),
+        web.get("/dashboard/static/{name}", static_file),
+    ]
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes(routes())
+    app.middlewares.append(content_security_policy)
+
+
+def supervisors_context(
+    queues: QueuesConfig,
+    *,
+    users: SupervisorsConfig | None = None,
+    run_broadcaster: bool = True,
+) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
+    """Reads SETTINGS, REDIS, KEYS and (if the queue wiring set it) QUEUE_STATS; otherwise
+    builds its own read-only QueueStore over the same keys. `users` None: load
+    `users.yaml` from the configuration directory (a missing file: tokens only)."""
+
+    @asynccontextmanager
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        config = users if users is not None else load_users(app[SETTINGS].config_dir / "users.yaml")
+        app[SUPERVISORS] = config
+        stats: QueueStats | None = app.get(QUEUE_STATS)
+        if stats is None:
+            store = QueueStore(app[REDIS], app[KEYS], queues)
+            await store.sync_clock()
+            stats = QueueStats(store)
+        source = SupervisorStats(stats, app[REDIS], app[KEYS], config)
+        broadcaster = StatsBroadcaster(source)
+        app[SUP_STATS] = source
+        app[BROADCASTER] = broadcaster
+        stopping = asyncio.Event()
+        task = asyncio.create_task(broadcaster.run(stopping)) if run_broadcaster else None
+        try:
+            yield
+        finally:
+            stopping.set()
+            for sub in list(broadcaster.subscribers):
+                sub.dropped = True
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(None)
+            if task is not None:
+                await task
+
+    return context

@@ -1,0 +1,512 @@
+"""The supervisors' figures: one function (`SupervisorStats.figures`) feeds the JSON API,
+the event stream, the Prometheus exposition and the wallboard, so they always agree.
+
+Figures follow DESIGN.md's definitions (formulas in `queueing.metrics`) through
+`QueueStats.snapshot()`; this module adds what the snapshot does not hold (an adapter, not
+a change to the queue core):
+
+- the waiting callers (masked number, wait, priority) and today's abandoned callers;
+- Erlang C advice phrased for people ("2 more agents needed to reach 80/30 at the current
+  rate"), with the recent handle time standing in when no call ended in the last hour;
+- the wait-time histogram: an atomic script (`lua/supervisor_waits.lua`) counts the wait
+  of every call that ended (answered and completed, or abandoned) into a per-day hash,
+  from the routing group's index of ended calls, with a checkpoint so that each call is
+  counted once whichever process runs it;
+- the day chart: service level per 15-minute interval (from the routing counters) and the
+  number waiting, sampled per minute (`Keys.sup_samples`);
+- a daily roll-up of the 15-minute counters (`Keys.sup_daily`), kept
+  `statistics.retention_days`, because the interval hashes live 8 days and the monthly
+  report needs a month and the month before it.
+
+Days are UTC days, as in `QueueStats.snapshot()`'s "today".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from config.keys import Keys
+from config.logs import mask_phone
+from config.users import SupervisorsConfig
+from queueing import erlang, metrics
+from queueing.stats import QueueStats, summarize_counters
+from queueing.store import CENTRE, INTERVAL_S, STATS_TTL_S, QueueStore
+
+WAIT_BUCKETS_S: tuple[float, ...] = (5, 10, 15, 20, 25, 30, 45, 60, 120)
+WAITING_LIST_MAX = 200  # callers listed per queue
+ABANDONED_LIST_MAX = 100  # abandoned callers of the day listed
+DAY_MS = 86_400_000
+INTERVALS_PER_DAY = 86_400 // INTERVAL_S
+SAMPLES_TTL_S = 2 * 86_400
+ROLLUP_SOURCE_DAYS = STATS_TTL_S // 86_400 - 1  # interval hashes surely complete this far back
+
+
+def day_of(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def day_start_ms(day: str) -> int:
+    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _finite(value: float | None, digits: int = 1) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def advice_text(more: int | None, goal: float, target_s: float) -> str:
+    goal_txt = f"{round(goal * 100):g}/{target_s:g}"
+    if more is None:
+        return "no calls in the last hour: no staffing advice"
+    if more <= 0:
+        return f"staffing meets {goal_txt} at the current rate"
+    noun = "agent" if more == 1 else "agents"
+    return f"{more} more {noun} needed to reach {goal_txt} at the current rate"
+
+
+def staffing_advice(
+    staffing: Mapping[str, Any], *, recent_aht_s: float, goal: float, target_s: float
+) -> dict[str, Any]:
+    """The snapshot's Erlang C figures plus agents_more and a sentence. With calls in the
+    last hour but none finished, the recent handle time stands in for the AHT."""
+    out = dict(staffing)
+    needed = out.get("agents_needed")
+    calls = float(out.get("calls_per_hour") or 0)
+    if needed is None and calls > 0 and recent_aht_s > 0:
+        try:
+            fig = erlang.agents_needed(
+                calls, recent_aht_s, target_s=target_s, service_level_goal=min(goal, 0.999)
+            )
+            needed = fig.agents
+            out.update(
+                agents_needed=needed,
+                erlang_service_level=fig.service_level,
+                traffic_erlangs=fig.traffic_erlangs,
+                aht_s=recent_aht_s,
+                aht_source="recent handle times",
+            )
+        except ValueError:
+            needed = None
+    staffed = int(out.get("agents_staffed") or 0)
+    more = None if needed is None else max(0, int(needed) - staffed)
+    out["agents_more"] = more
+    out["advice"] = advice_text(more, goal, target_s)
+    return out
+
+
+def _sum_rows(rows: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for row in rows:
+        for k, v in row.items():
+            if k.startswith("max_"):
+                total[k] = max(total.get(k, 0), v)
+            else:
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+def _flat(today: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "offered": today["offered"],
+        "answered": today["answered"],
+        "abandoned": today["abandoned"],
+        "short_abandons": today["abandoned_short"],
+        "answered_in_target": today["answered_in_target"],
+        "abandoned_after_target": today["abandoned_after_target"],
+        "handled": today["handled"],
+        "service_level": today["service_level"],
+        "asa_s": _finite(today["asa_s"]),
+        "abandon_rate": today["abandon_rate"],
+        "aht_s": _finite(today["aht_s"]),
+    }
+
+
+def redact(figures: Mapping[str, Any], role: str) -> dict[str, Any]:
+    """Figures for `role`: a viewer sees masked numbers only; a supervisor also gets the
+    full number of abandoned callers (for the call-back button)."""
+    out = dict(figures)
+    out["waiting_calls"] = [
+        {k: v for k, v in c.items() if k != "phone"} for c in figures["waiting_calls"]
+    ]
+    out["abandoned_today"] = [
+        {k: v for k, v in c.items() if k != "phone" or role == "supervisor"}
+        for c in figures["abandoned_today"]
+    ]
+    out["role"] = role
+    return out
+
+
+class SupervisorStats:
+    """Reads only, except the wait histogram, the minute samples and the daily roll-up."""
+
+    def __init__(
+        self,
+        stats: QueueStats,
+        redis: aioredis.Redis,
+        keys: Keys,
+        config: SupervisorsConfig,
+    ) -> None:
+        self.stats = stats
+        self.store: QueueStore = stats.store
+        self.redis = redis
+        self.keys = keys
+        self.config = config
+        self.group = self.store.group
+        text = resources.files("queueing").joinpath("lua", "supervisor_waits.lua")
+        self._waits = redis.register_script(text.read_text("utf-8"))
+
+    @property
+    def retention_s(self) -> int:
+        return self.config.retention_days * 86_400
+
+    # --- wait histogram ----------------------------------------------------------------
+    async def ingest_waits(self) -> int:
+        """Count the waits of calls ended since the last run (atomic; any process)."""
+        now_ms = self.store.now_ms()
+        today = day_of(now_ms)
+        yesterday = day_of(now_ms - DAY_MS)
+        k, g = self.keys, self.group
+        counted = await self._waits(
+            keys=[
+                k.route_done(g),
+                k.route_done_index(g),
+                k.sup_wait_checkpoint(g),
+                k.sup_wait_hist(g, today),
+                k.sup_wait_hist(g, yesterday),
+            ],
+            args=[
+                day_start_ms(today),
+                self.retention_s,
+                ",".join(str(int(b * 1000)) for b in WAIT_BUCKETS_S),
+            ],
+        )
+        return int(counted)
+
+    async def wait_histogram(self, day: str) -> dict[str, dict[str, Any]]:
+        """'<queue>:<outcome>' -> {buckets: cumulative counts by bound (s), count, sum_s}."""
+        raw: Any = await self.redis.hgetall(self.keys.sup_wait_hist(self.group, day))
+        return histogram_from_hash(raw)
+
+    # --- the one function --------------------------------------------------------------
+    async def figures(self) -> dict[str, Any]:
+        """Every live and today's figure per queue and for the centre (JSON-ready)."""
+        await self.ingest_waits()
+        snap = await self.stats.snapshot()
+        now_ms = int(snap["at_ms"])
+        today = day_of(now_ms)
+        names = list(self.store.queue_names)
+        first_iv = day_start_ms(today) // 1000 // INTERVAL_S
+        last_iv = now_ms // 1000 // INTERVAL_S
+        intervals = list(range(first_iv, last_iv + 1))
+        rows = await self.store.interval_stats([*names, CENTRE], intervals)
+        queues: dict[str, Any] = {}
+        longest = 0.0
+        prio_total: dict[str, int] = {}
+        more_total = 0
+        for name in names:
+            q = snap["queues"][name]
+            qdef = self.store.config.queues[name]
+            live = q["live"]
+            longest = max(longest, float(live["longest_wait_s"]))
+            for p, n in live["waiting_by_priority"].items():
+                prio_total[p] = prio_total.get(p, 0) + int(n)
+            staffing = staffing_advice(
+                q["staffing"],
+                recent_aht_s=float(live["aht_recent_s"]),
+                goal=float(q["goal"]),
+                target_s=qdef.target_answer_s,
+            )
+            more_total += int(staffing["agents_more"] or 0)
+            queues[name] = {
+                "target_s": qdef.target_answer_s,
+                "goal": q["goal"],
+                **_flat(q["today"]),
+                "waiting": live["waiting"],
+                "waiting_by_priority": live["waiting_by_priority"],
+                "longest_wait_s": round(float(live["longest_wait_s"]), 1),
+                "agents_by_state": live["agents_by_state"],
+                "agents_staffed": live["agents_staffed"],
+                "ewt_new_caller_s": live["ewt_new_caller_s"],
+                "aht_recent_s": live["aht_recent_s"],
+                "staffing": staffing,
+                "last_hour": _flat(q["last_hour"]),
+            }
+        centre = snap["centre"]
+        occupancy = centre["occupancy"]
+        centre_out = {
+            **_flat(centre["today"]),
+            "waiting": centre["waiting"],
+            "waiting_by_priority": dict(sorted(prio_total.items(), reverse=True)),
+            "longest_wait_s": round(longest, 1),
+            "agents_by_state": centre["agents_by_state"],
+            "occupancy": occupancy["today"],
+            "occupancy_last_hour": occupancy["last_hour"],
+            "occupancy_now": centre["occupancy_now"],
+            "agents_more": more_total,
+            "last_hour": _flat(centre["last_hour"]),
+        }
+        waiting_calls = await self._waiting_calls(now_ms)
+        abandoned = await self._abandoned_today(now_ms, today)
+        history = await self._history(today, intervals, rows, names)
+        hist = await self.wait_histogram(today)
+        return {
+            "at_ms": now_ms,
+            "day": today,
+            "thresholds": {"amber_s": self.config.amber_s, "red_s": self.config.red_s},
+            "wait_buckets_s": list(WAIT_BUCKETS_S),
+            "queues": queues,
+            "centre": centre_out,
+            "waiting_calls": waiting_calls,
+            "agents": [
+                {
+                    "id": a["id"],
+                    "name": a["name"],
+                    "state": a["state"],
+                    "reason": a["reason"],
+                    "time_in_state_s": a["time_in_state_s"],
+                    "calls_handled": a["calls_handled"],
+                    "queues": a["queues"],
+                }
+                for a in snap["agents"]
+            ],
+            "abandoned_today": abandoned,
+            "history": history,
+            "wait_histogram": hist,
+        }
+
+    async def _waiting_calls(self, now_ms: int) -> list[dict[str, Any]]:
+        k, g = self.keys, self.group
+        names = list(self.store.queue_names)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.zrange(k.route_waiting(g, name), 0, WAITING_LIST_MAX - 1)
+            heads: list[list[Any]] = await pipe.execute()
+        sids = [str(s) for row in heads for s in row]
+        if not sids:
+            return []
+        raws = await self.redis.hmget(k.route_calls(g), sids)
+        out: list[dict[str, Any]] = []
+        for sid, raw in zip(sids, raws, strict=True):
+            if raw is None:
+                continue
+            c = json.loads(raw)
+            raw_info = c.get("info")
+            info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+            phone = str(info.get("caller") or info.get("phone") or "")
+            out.append(
+                {
+                    "call_sid": sid,
+                    "queue": c.get("q"),
+                    "priority": int(c.get("p", 0)),
+                    "wait_s": round(max(0.0, (now_ms - int(c.get("j", now_ms))) / 1000), 1),
+                    "callback": bool(c.get("cb")),
+                    "number": mask_phone(phone),
+                    "phone": phone,
+                }
+            )
+        out.sort(key=lambda c: (-c["priority"], -c["wait_s"]))
+        return out
+
+    async def _abandoned_today(self, now_ms: int, today: str) -> list[dict[str, Any]]:
+        start = day_start_ms(today)
+        limit = self.store.config.routing.abandoned_list_max
+        out: list[dict[str, Any]] = []
+        for e in await self.store.abandoned(limit=limit):
+            at = int(e.get("at_ms", 0))
+            if at < start:
+                break  # newest first
+            raw_info = e.get("info")
+            info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+            phone = str(info.get("caller") or info.get("phone") or "")
+            out.append(
+                {
+                    "call_sid": e.get("call_sid"),
+                    "queue": e.get("queue"),
+                    "priority": int(e.get("priority", 0)),
+                    "waited_s": round(int(e.get("waited_ms", 0)) / 1000, 1),
+                    "at_ms": at,
+                    "number": mask_phone(phone),
+                    "phone": phone,
+                }
+            )
+            if len(out) >= ABANDONED_LIST_MAX:
+                break
+        return out
+
+    async def _history(
+        self,
+        today: str,
+        intervals: Sequence[int],
+        rows: Mapping[tuple[str, int], Mapping[str, int]],
+        names: Sequence[str],
+    ) -> dict[str, Any]:
+        """Per interval: service level (centre, and cumulative over the day); per minute:
+        calls waiting (sampled)."""
+        points = []
+        running: dict[str, int] = {}
+        for iv in intervals:
+            row = _sum_rows(rows[(n, iv)] for n in names)
+            running = _sum_rows([running, row])
+            points.append(
+                {
+                    "t_ms": iv * INTERVAL_S * 1000,
+                    "offered": row.get("offered", 0),
+                    "service_level": metrics.service_level(
+                        row.get("answered_in_target", 0),
+                        row.get("answered", 0),
+                        row.get("abandoned_after_target", 0),
+                    ),
+                    "service_level_cumulative": metrics.service_level(
+                        running.get("answered_in_target", 0),
+                        running.get("answered", 0),
+                        running.get("abandoned_after_target", 0),
+                    ),
+                }
+            )
+        raw: Any = await self.redis.hgetall(self.keys.sup_samples(today))
+        start = day_start_ms(today)
+        waiting = sorted(
+            (start + int(minute) * 60_000, int(json.loads(v)["waiting"]))
+            for minute, v in raw.items()
+        )
+        return {"intervals": points, "waiting": [[t, n] for t, n in waiting]}
+
+    async def sample(self, figures: Mapping[str, Any]) -> None:
+        """Record the number waiting for this minute of the day chart."""
+        now_ms = int(figures["at_ms"])
+        today = day_of(now_ms)
+        minute = (now_ms - day_start_ms(today)) // 60_000
+        value = json.dumps(
+            {"waiting": figures["centre"]["waiting"], "sl": figures["centre"]["service_level"]}
+        )
+        key = self.keys.sup_samples(today)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, str(minute), value)
+            pipe.expire(key, SAMPLES_TTL_S)
+            await pipe.execute()
+
+    # --- daily roll-up -----------------------------------------------------------------
+    async def roll_up(self, day: str) -> bool:
+        """Sum the day's 15-minute counters per queue into the daily hash. Only days whose
+        interval hashes are surely all still there are rolled up (an older day keeps the
+        roll-up made while it was recent). Idempotent: it recomputes from the source."""
+        start = day_start_ms(day)
+        now_ms = self.store.now_ms()
+        if start > now_ms or start < now_ms - ROLLUP_SOURCE_DAYS * DAY_MS:
+            return False
+        first = start // 1000 // INTERVAL_S
+        intervals = list(range(first, first + INTERVALS_PER_DAY))
+        names = [*self.store.queue_names, CENTRE]
+        rows = await self.store.interval_stats(names, intervals)
+        mapping: dict[str, int] = {}
+        for name in names:
+            total = _sum_rows(rows[(name, iv)] for iv in intervals)
+            for counter, value in total.items():
+                mapping[f"{name}:{counter}"] = value
+        key = self.keys.sup_daily(self.group, day)
+        if not mapping:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+            pipe.expire(key, self.retention_s)
+            await pipe.execute()
+        return True
+
+    async def roll_up_recent(self) -> None:
+        now = datetime.fromtimestamp(self.store.now_ms() / 1000, tz=UTC).date()
+        for back in (0, 1):
+            await self.roll_up((now - timedelta(days=back)).isoformat())
+
+    async def daily(self, days: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
+        """day -> queue (or '_centre') -> counters, from the roll-up (days without one are
+        absent)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hgetall(self.keys.sup_daily(self.group, day))
+            raws: list[Mapping[str, str]] = await pipe.execute()
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for day, raw in zip(days, raws, strict=True):
+            if not raw:
+                continue
+            per: dict[str, dict[str, int]] = {}
+            for field, value in raw.items():
+                queue, _, counter = field.rpartition(":")
+                per.setdefault(queue, {})[counter] = int(float(value))
+            out[day] = per
+        return out
+
+    async def write_daily(self, day: str, per_queue: Mapping[str, Mapping[str, int]]) -> None:
+        """Store a day's roll-up as given (imports, and tests that script a month)."""
+        mapping = {f"{q}:{k}": v for q, row in per_queue.items() for k, v in row.items()}
+        key = self.keys.sup_daily(self.group, day)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if mapping:
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                pipe.expire(key, self.retention_s)
+            await pipe.execute()
+
+
+def histogram_from_hash(raw: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    counts: dict[str, dict[str, int]] = {}
+    for field, value in raw.items():
+        series, _, le = field.rpartition(":")
+        counts.setdefault(series, {})[le] = int(value)
+    out: dict[str, dict[str, Any]] = {}
+    for series, c in sorted(counts.items()):
+        cumulative = 0
+        buckets: list[list[float | int]] = []
+        for bound in WAIT_BUCKETS_S:
+            cumulative += c.get(str(int(bound * 1000)), 0)
+            buckets.append([bound, cumulative])
+        out[series] = {
+            "buckets": buckets,
+            "count": c.get("count", 0),
+            "sum_s": c.get("sum_ms", 0) / 1000,
+        }
+    return out
+
+
+def month_days(month: str) -> list[str]:
+    first = datetime.strptime(month, "%Y-%m").date()
+    days = []
+    d = first
+    while d.month == first.month:
+        days.append(d.isoformat())
+        d += timedelta(days=1)
+    return days
+
+
+def previous_month(month: str) -> str:
+    first = datetime.strptime(month, "%Y-%m").date()
+    last_prev = first - timedelta(days=1)
+    return last_prev.strftime("%Y-%m")
+
+
+def summarize_day(counters: Mapping[str, int], target_s: float | None = None) -> dict[str, Any]:
+    """The DESIGN.md figures of one roll-up row (same function as the live stats)."""
+    return summarize_counters(dict(counters), target_s=target_s)
+
+
+__all__ = [
+    "WAIT_BUCKETS_S",
+    "SupervisorStats",
+    "advice_text",
+    "day_of",
+    "day_start_ms",
+    "histogram_from_hash",
+    "month_days",
+    "previous_month",
+    "redact",
+    "staffing_advice",
+    "summarize_day",
+]
