@@ -46,8 +46,11 @@ end
 
 local function bump(triple, field, by)
   local key = stats_key(triple)
-  redis.call('HINCRBY', key, field, fmt(by))
-  redis.call('EXPIRE', key, CFG.stats_ttl_s, 'NX')
+  -- a field's first increment sets the TTL if the hash has none (the hash's first write
+  -- is always some field's first increment, so every interval hash gets its TTL)
+  if redis.call('HINCRBY', key, field, fmt(by)) == by then
+    redis.call('EXPIRE', key, CFG.stats_ttl_s, 'NX')
+  end
 end
 
 local function bump_max(triple, field, value)
