@@ -14,6 +14,8 @@ Routes (all JSON):
   POST /api/agents/{agent_id}/ready
   POST /api/agents/{agent_id}/not_ready {"reason": "lunch"}
   POST /api/agents/{agent_id}/end_wrap_up
+  GET  /agent                           a plain agent page (static; it calls the API above
+                                        with the agent's own token)
 Errors: {"error": message, "field": name} with 400 (bad input), 401/403 (auth), 404
 (unknown agent), 409 (transition refused, with "from" and "to").
 """
@@ -24,6 +26,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -182,8 +185,45 @@ async def get_agent(request: web.Request) -> web.Response:
     return web.json_response(await _agent_json(request, agent_id))
 
 
+def _page_file(name: str) -> bytes:
+    return resources.files("queueing").joinpath("agent_page", name).read_bytes()
+
+
+_PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_PAGE_FILES = {
+    "agent.js": "text/javascript; charset=utf-8",
+    "agent.css": "text/css; charset=utf-8",
+}
+
+
+async def agent_page(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_page_file("index.html"),
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": _PAGE_CSP,
+        },
+    )
+
+
+async def agent_static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in _PAGE_FILES:
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=_page_file(name),
+        headers={"Content-Type": _PAGE_FILES[name], "Cache-Control": "no-cache"},
+    )
+
+
 def routes() -> list[web.RouteDef]:
     return [
+        web.get("/agent", agent_page),
+        web.get("/agent/static/{name}", agent_static),
         web.get("/api/agents", list_agents),
         web.get("/api/agents/{agent_id}", get_agent),
         web.post("/api/agents/{agent_id}/login", login),

@@ -127,3 +127,14 @@ async def test_ready_over_http_pairs_a_waiting_call(client: Client) -> None:
     r = await client.get("/api/agents/g1", headers=G1)
     body = await r.json()
     assert body["state"] == "reserved" and body["call_sid"] == "CA1"
+
+
+async def test_plain_agent_page_is_served(client: Client) -> None:
+    page = await client.get("/agent")
+    assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+    assert "/agent/static/agent.js" in await page.text()
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    script = await client.get("/agent/static/agent.js")
+    assert script.status == 200 and "/api/agents" in await script.text()
+    assert (await client.get("/agent/static/agent.css")).status == 200
+    assert (await client.get("/agent/static/index.html")).status == 404

@@ -1,0 +1,1 @@
+"""The plain agent page (package data, served by queueing.agent_api)."""

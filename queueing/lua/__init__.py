@@ -1,0 +1,1 @@
+"""Lua routing scripts (package data, loaded by queueing.store)."""
