@@ -148,14 +148,23 @@ class Router:
         except Exception:
             self.failed_count += 1
             log.exception("dispatch failed; releasing the reservation", extra=extra)
-            with contextlib.suppress(StaleReservation):
+            try:
                 await self.store.no_answer(pairing.call_sid, pairing.reservation, party="system")
+            except StaleReservation:
+                pass  # the caller hung up meanwhile, or the lease already returned the call
+            except Exception:
+                # Redis unreachable: the lease expires and the sweeper returns the call
+                log.exception("could not release the reservation", extra=extra)
             return
         try:
             await self.store.dispatched(pairing)
             self.dispatched_count += 1
         except StaleReservation:
             log.warning("reservation went stale during dispatch", extra=extra)
+        except Exception:
+            # the redirect went out; without the longer lease the short one may expire
+            # first, and then the answer is refused as stale (the IVR hangs up the agent leg)
+            log.exception("could not extend the reservation lease", extra=extra)
 
     def _after(self, result: OpResult) -> OpResult:
         self._dispatch(result.pairings)
