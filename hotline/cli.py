@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     place = sub.add_parser("call", help="place one emulated call and show what the caller hears")
     add_arguments(place)
     place.set_defaults(func=cmd_call)
+    from hotline.supervisor_cli import add_subcommands
+
+    add_subcommands(sub)  # report, users
     return parser
 
 

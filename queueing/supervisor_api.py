@@ -81,7 +81,7 @@ STATIC_TYPES = {
 }
 
 
-@dataclass
+@dataclass(eq=False)  # identity: one per connection, kept in a set
 class Subscriber:
     role: str
     queue: asyncio.Queue[tuple[int, bytes] | None] = field(

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from config.loader import HotlineConfig, load_config
 from config.settings import Settings
@@ -53,7 +52,6 @@ def accounts() -> FileAccountBackend:
     return FileAccountBackend.load(CONFIG_DIR / "accounts.yaml")
 
 
-Client = TestClient  # type: ignore[type-arg]
 ServiceFactory = Callable[..., Awaitable[Any]]
 
 
