@@ -11,11 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from queueing.store import QueueStore
-from queueing.supervisor_api import CLIENT_QUEUE_MAX, metrics_text
+from queueing.supervisor_api import CLIENT_QUEUE_MAX, StatsBroadcaster, metrics_text
 from tests.supervisors.conftest import (
     VIEWER_TOKEN,
     ServiceFactory,
-    broadcaster,
     sign_in,
     store_of,
     sup_stats,
@@ -181,7 +180,7 @@ async def test_stream_delivers_updates_and_resumes_with_last_event_id(
 
 async def test_a_client_that_never_reads_is_dropped(service: ServiceFactory) -> None:
     client = await service()
-    b = broadcaster(client)
+    b = StatsBroadcaster(sup_stats(client))  # not the app's running one: no ticks between
     sub = b.subscribe("viewer")
     figures = await sup_stats(client).figures()
     for i in range(CLIENT_QUEUE_MAX):
