@@ -69,6 +69,10 @@ class QueueDef:
     short_abandon_s: float = 5.0
     wrap_up_s: float = 10.0
     strategy: str = "longest_idle"
+    # capacity: at most this many calls waiting; a new caller beyond it gets the busy
+    # message (checked atomically in join.lua). None: no limit. Callbacks that keep their
+    # place and calls already queued are never refused.
+    max_waiting: int | None = None
 
     def priority_for(self, attributes: Mapping[str, str]) -> int:
         """The call's priority: the highest of the base and every matching rule."""
@@ -164,6 +168,7 @@ _QUEUE_FIELDS = {
     "short_abandon_s",
     "wrap_up_s",
     "strategy",
+    "max_waiting",
 }
 _AGENT_FIELDS = {"name", "phone", "client", "skills", "team", "token"}
 _ROUTING_FIELDS = {"reserve_lease_s", "ring_timeout_s", "sweep_every_s", "abandoned_list_max"}
@@ -310,6 +315,11 @@ def _queue(
         short_abandon_s=reader.number(data, "short_abandon_s", where, default=5.0, low=0, high=120),
         wrap_up_s=reader.number(data, "wrap_up_s", where, default=10.0, low=0, high=3600),
         strategy=strategy or "longest_idle",
+        max_waiting=(
+            _int(reader, data, "max_waiting", where, default=0, low=1, high=1_000_000)
+            if isinstance(data, dict) and data.get("max_waiting") is not None
+            else None
+        ),
     )
 
 

@@ -82,6 +82,21 @@ def say_then(r: Renderer, lang: str, message: str, *, hangup: bool) -> str:
     return str(response)
 
 
+BUSY_DEFAULT = (
+    "All our advisers are busy and we cannot take more calls right now. "
+    "Please call again later. Goodbye."
+)
+
+
+def busy(r: Renderer, lang: str) -> str:
+    """The busy path: the queue is at capacity; a polite message, then hang up."""
+    response = VoiceResponse()
+    text = r.flow.message("busy", lang) or BUSY_DEFAULT
+    r.speak(response, Say(text, lang))
+    response.hangup()
+    return str(response)
+
+
 def back_to_queue(r: Renderer, queue: str, lang: str) -> str:
     """Wait in the queue again (after a key press or an agent who did not answer)."""
     response = VoiceResponse()

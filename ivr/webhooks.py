@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from config.logs import mask_phone
 from config.runtime import KEYS, REDIS, SETTINGS
-from ivr import engine
+from ivr import engine, queue_twiml
 from ivr.accounts import Customer
 from ivr.appkeys import ACCOUNTS, FLOW_DEPS, SESSIONS
 from ivr.care import add_voice_message
@@ -48,6 +48,7 @@ from ivr.twilio_params import (
     parse_record,
     parse_status,
 )
+from queueing.store import QueueFull
 
 log = logging.getLogger("hotline.ivr")
 
@@ -104,11 +105,35 @@ async def check_pin(request: web.Request, call_sid: str, pending: CheckPin) -> C
     return customer
 
 
-async def perform_transfers(request: web.Request, result: Step) -> None:
-    """Join the queue before answering; joining is idempotent, so a Twilio retry is harmless."""
+QUEUE_FULL_FLAG = "queue_full"
+
+
+async def perform_transfers(request: web.Request, result: Step) -> Step:
+    """Join the queue before answering; joining is idempotent, so a Twilio retry is harmless.
+
+    A queue at capacity (`max_waiting`) refuses the call: the step comes back marked
+    `queue_full` and ended, and is answered with the busy message (see `render_step`).
+    """
     for verb in result.verbs:
         if isinstance(verb, Transfer):
-            await join_queue(request, result.session, verb)
+            try:
+                await join_queue(request, result.session, verb)
+            except QueueFull as exc:
+                log.warning(
+                    "queue full: caller gets the busy message",
+                    extra={"call_sid": result.session.call_sid, "queue": exc.details.get("queue")},
+                )
+                session = replace(
+                    result.session, ended=True, flags=result.session.flags | {QUEUE_FULL_FLAG}
+                )
+                return replace(result, session=session)
+    return result
+
+
+def render_step(deps: FlowDeps, result: Step) -> str:
+    if QUEUE_FULL_FLAG in result.session.flags and result.session.ended:
+        return queue_twiml.busy(deps.renderer, result.session.lang)
+    return deps.renderer.render(result)
 
 
 CURRENCY_NAMES = {
@@ -139,10 +164,9 @@ async def answer_step(
     event: Event,
 ) -> web.Response:
     """Run one step, store it once, perform its effects, and answer with its TwiML."""
-    result = await resolve(request, deps, session, event)
-    await perform_transfers(request, result)
+    result = await perform_transfers(request, await resolve(request, deps, session, event))
     moved = replace(result.session, seq=expected_seq + 1)
-    body = deps.renderer.render(replace(result, session=moved))
+    body = render_step(deps, replace(result, session=moved))
     applied, cached = await request.app[SESSIONS].advance(expected_seq, moved, body)
     if not applied:
         log.info(
@@ -206,9 +230,8 @@ async def voice(request: web.Request, params: Mapping[str, str]) -> web.Response
     )
     session = engine.new_session(deps.flow, call.call_sid, call.from_number, call.to_number)
     # The first answer is step 0; its action URLs carry s=0.
-    result = await resolve(request, deps, session, Enter())
-    await perform_transfers(request, result)
-    body = deps.renderer.render(result)
+    result = await perform_transfers(request, await resolve(request, deps, session, Enter()))
+    body = render_step(deps, result)
     applied, cached = await sessions.advance(-1, result.session, body)
     if not applied:
         return twiml(cached) if cached else fallback(deps, session.lang)
@@ -294,6 +317,8 @@ def classify_outcome(session: Session | None, deps: FlowDeps, call_status: str) 
         return f"not_connected_{call_status.replace('-', '_')}"
     if session is None:
         return "unknown"
+    if QUEUE_FULL_FLAG in session.flags:
+        return "refused_busy"
     node = deps.flow.nodes.get(session.node)
     kind = node.kind.value if node else ""
     if kind == "transfer":

@@ -105,6 +105,10 @@ class CallNotWaiting(QueueError):
     pass
 
 
+class QueueFull(QueueError):
+    """The queue holds its configured maximum of waiting calls (`max_waiting`)."""
+
+
 _ERRORS: dict[str, type[QueueError]] = {
     "invalid_transition": InvalidTransition,
     "unknown_call": UnknownCall,
@@ -112,6 +116,7 @@ _ERRORS: dict[str, type[QueueError]] = {
     "unknown_queue": UnknownQueue,
     "stale_reservation": StaleReservation,
     "not_waiting": CallNotWaiting,
+    "queue_full": QueueFull,
     "not_connected": CallNotWaiting,
     "connected": CallNotWaiting,
 }
@@ -251,6 +256,7 @@ class QueueStore:
                     "wrap_ms": int(q.wrap_up_s * 1000),
                     "strategy": q.strategy,
                     "ov_after_ms": int((q.overflow_after_s or 0) * 1000),
+                    "max_wait": q.max_waiting or 0,
                     **({"ov_to": q.overflow_to} if q.overflow_to else {}),
                 }
                 for q in config.queues.values()

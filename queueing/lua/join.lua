@@ -17,6 +17,12 @@ if done then
   return reply({ ok = true, duplicate = true, state = d.st, queue = d.q, joined_ms = d.j,
                  pairings = {} })
 end
+-- capacity: a new caller beyond max_wait waiting calls is refused (a call keeping its
+-- place, ARGV[7] set, never is); the refusal is counted in the interval's statistics
+if ARGV[7] == '' and (q.max_wait or 0) > 0 and redis.call('ZCARD', q.wait) >= q.max_wait then
+  bump(q.stats, 'refused_full', 1)
+  return reply({ err = 'queue_full', queue = qname, max_waiting = q.max_wait })
+end
 local joined = NOW
 if ARGV[7] ~= '' then joined = tonumber(ARGV[7]) end
 c = { q = qname, p = priority, j = joined, st = 'waiting', info = cjson.decode(ARGV[6]),
