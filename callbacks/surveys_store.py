@@ -35,6 +35,7 @@ class SurveyAnswer:
     phone: str | None = None
     comment_url: str | None = None  # the recorded comment, if any
     complaint: bool = False
+    comment_text: str | None = None  # the comment transcribed offline, once available
 
     def __post_init__(self) -> None:
         if self.score is not None and not 1 <= self.score <= 5:
@@ -57,6 +58,7 @@ class SurveyAnswer:
             "agent": self.agent,
             "language": self.language,
             "comment_url": self.comment_url,
+            "comment_text": self.comment_text,
             "complaint": self.complaint,
         }
 
@@ -74,6 +76,7 @@ class SurveyAnswer:
             phone=data.get("phone") or None,
             comment_url=data.get("comment_url") or None,
             complaint=data.get("complaint") == "1",
+            comment_text=data.get("comment_text") or None,
         )
 
 
@@ -112,6 +115,8 @@ class SurveyStore:
         self.zone = ZoneInfo(bank_timezone)
         text = files("callbacks").joinpath("survey_record.lua").read_text(encoding="utf-8")
         self._record = redis.register_script(text)
+        comment = files("callbacks").joinpath("survey_comment.lua").read_text(encoding="utf-8")
+        self._comment = redis.register_script(comment)
 
     def day_of(self, ms: int) -> str:
         return ms_to_dt(ms).astimezone(self.zone).strftime("%Y-%m-%d")
@@ -161,6 +166,20 @@ class SurveyStore:
             args=args,
         )
         return bool(int(result))
+
+    async def add_comment(
+        self, call_sid: str, *, url: str | None = None, text: str | None = None
+    ) -> bool:
+        """Attach a recorded comment (its URL, later its transcript) to a survey already
+        recorded; False if there is no such survey. Idempotent (a retry writes the same)."""
+        fields = {k: v for k, v in (("comment_url", url), ("comment_text", text)) if v}
+        if not fields:
+            return False
+        key = self.keys.cb_survey(call_sid)
+        # survey_comment.lua writes only into an existing hash: a comment never creates a
+        # survey of its own (the record script treats an existing hash as recorded).
+        args = [item for pair in fields.items() for item in pair]
+        return bool(int(await self._comment(keys=[key], args=args)))
 
     async def get(self, call_sid: str) -> SurveyAnswer | None:
         data: Any = await self.redis.hgetall(self.keys.cb_survey(call_sid))

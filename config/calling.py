@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
@@ -69,6 +69,15 @@ class CallingConfig:
     limits: CallingLimits = CallingLimits()
     caller_id: str = "+10000000000"  # the number outbound calls come from (E.164)
     care_queue: str = "care"  # where answered care follow-ups are bridged, with priority
+    # language -> the short message an answering machine hears (policy on_machine: message)
+    machine_message: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def machine_message_for(self, language: str | None) -> str:
+        if language and language in self.machine_message:
+            return self.machine_message[language]
+        if self.machine_message:
+            return next(iter(self.machine_message.values()))
+        return "This is the bank calling you back. Please call us when it suits you. Goodbye."
 
     @property
     def bank_timezone(self) -> str:
@@ -197,6 +206,7 @@ def parse_calling(data: Any, file: str) -> CallingConfig:
             "limits",
             "caller_id",
             "care_queue",
+            "machine_message",
         },
         where,
     )
@@ -265,11 +275,18 @@ def parse_calling(data: Any, file: str) -> CallingConfig:
     if not re.match(r"^\+[1-9]\d{6,14}$", caller_id):
         reader.error(root, "caller_id", where, "field 'caller_id' must be an E.164 number")
     care_queue = reader.string(root, "care_queue", where, required=False) or "care"
+    machine_section = reader.mapping(root, "machine_message", where, required=False)
+    machine_message: dict[str, str] = {}
+    for language in machine_section:
+        text = reader.string(machine_section, str(language), f"{where}.machine_message")
+        if text:
+            machine_message[str(language)] = text
     if issues:
         raise ConfigError(issues)
     return CallingConfig(
         caller_id=caller_id,
         care_queue=care_queue,
+        machine_message=MappingProxyType(machine_message),
         window=window,
         countries=countries,
         retry=MappingProxyType(retry),

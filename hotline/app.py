@@ -10,6 +10,7 @@ from datetime import datetime
 from aiohttp import web
 
 from callbacks import api as callbacks_api
+from callbacks.call_wiring import install_call_webhooks
 from callbacks.wiring import callbacks_context
 from config.keys import Keys
 from config.loader import HotlineConfig
@@ -18,10 +19,9 @@ from config.runtime import KEYS, REDIS, SETTINGS
 from config.settings import Settings
 from ivr import holdmusic, queue_calls, webhooks
 from ivr.accounts import AccountBackend
-from ivr.appkeys import ACCOUNTS, AFTER_CALL, FLOW_DEPS, ROUTER, SESSIONS
+from ivr.appkeys import ACCOUNTS, FLOW_DEPS, ROUTER, SESSIONS
 from ivr.dispatch import TwilioDispatcher
 from ivr.flowdeps import FlowDeps
-from ivr.queue_calls import no_survey
 from ivr.sessions import SessionStore
 from ivr.signature import SignatureChecker
 from ivr.twilio_rest import TwilioRest
@@ -80,7 +80,6 @@ def create_app(
     app[KEYS] = Keys(prefix=settings.key_prefix)
     app[FLOW_DEPS] = build_flow_deps(settings, config)
     app[ACCOUNTS] = accounts
-    app[AFTER_CALL] = no_survey
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_queue_ctx(config, run_workers))
     app.cleanup_ctx.append(
@@ -97,6 +96,8 @@ def create_app(
     app.add_routes(holdmusic.routes())
     app.add_routes(agent_api.routes())
     callbacks_api.add_routes(app)
+    # AFTER_CALL (survey / outbound survey / complaint case), /survey/*, /voice/outbound*
+    install_call_webhooks(app)
     supervisor_api.add_routes(app)
     return app
 
