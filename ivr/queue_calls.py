@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from config.logs import mask_phone
 from ivr import queue_twiml
@@ -104,7 +105,25 @@ async def hold(request: web.Request, params: Mapping[str, str]) -> web.Response:
     router = request.app[ROUTER]
     call = parse_call(params)
     lang = _lang(request)
-    info = await router.wait_info(call.call_sid)
+    try:
+        info = await router.wait_info(call.call_sid)
+    except (TimeoutError, RedisError, OSError) as exc:
+        # Redis is away. The caller's place is kept (in Redis, and Twilio keeps the call
+        # in its queue), so keep them on hold rather than the emergency path: <Dial> or
+        # <Enqueue> are not valid in a waitUrl document, and leaving would lose the place.
+        log.error(
+            "redis unavailable; caller kept on hold: %s",
+            type(exc).__name__,
+            extra={"call_sid": call.call_sid},
+        )
+        held = router.store.config.queues.get(request.query.get("q", ""))
+        if held is None:
+            return twiml(queue_twiml.pause(5))
+        return twiml(
+            queue_twiml.hold(
+                deps.renderer, held, lang, position=None, ewt_s=None, offer_callback=False
+            )
+        )
     if info is None:
         log.warning("hold loop for a call that is not queued", extra={"call_sid": call.call_sid})
         return _fallback(request, lang)
