@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -99,6 +100,9 @@ class Supervisor:
     port: int
     redis_url: str | None
     json_logs: bool = True
+    # what each worker process runs (module-level, so the spawn start method can pickle it);
+    # the benchmarks run a bare handler under the same supervisor
+    target: Callable[[WorkerSpec], None] = worker_main
     _slots: list[_Slot] = field(default_factory=list)
     _stopping: bool = False
     _failed: bool = False
@@ -114,7 +118,7 @@ class Supervisor:
     def _spawn(self, slot: _Slot) -> None:
         spec = WorkerSpec(slot.index, self.host, self.port, self.redis_url, self.json_logs)
         process = _CTX.Process(
-            target=worker_main, args=(spec,), name=f"hotline-worker-{slot.index}"
+            target=self.target, args=(spec,), name=f"hotline-worker-{slot.index}"
         )
         process.start()
         slot.process, slot.started, slot.restart_at = process, time.monotonic(), None
