@@ -363,6 +363,9 @@ async def content_security_policy(
     """The wallboard's pages load only their own scripts, styles and data."""
     response: web.StreamResponse = await handler(request)
     if request.path in ("/dashboard", "/login"):
+        # Browsers send "Origin: null" on POSTs from a no-referrer page; the CSRF check
+        # needs the real origin, which same-origin still keeps from other sites.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
