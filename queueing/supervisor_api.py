@@ -388,9 +388,21 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
+async def _end_streams(app: web.Application) -> None:
+    """On shutdown (before aiohttp waits for handlers): end every event stream now."""
+    broadcaster = app.get(BROADCASTER)
+    if broadcaster is None:
+        return
+    for sub in list(broadcaster.subscribers):
+        sub.dropped = True
+        with contextlib.suppress(asyncio.QueueFull):
+            sub.queue.put_nowait(None)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_routes(routes())
     app.middlewares.append(content_security_policy)
+    app.on_shutdown.append(_end_streams)
 
 
 def supervisors_context(

@@ -151,13 +151,16 @@ async def _over_limit(request: web.Request, user: str) -> int | None:
     redis, keys = request.app[REDIS], request.app[KEYS]
     client_key = keys.sup_signin_client(_client(request))
     user_key = keys.sup_signin_user(user)
-    async with redis.pipeline(transaction=True) as pipe:
+    # Not a transaction: the two keys may sit on different cluster slots. EXPIRE NX on
+    # every attempt also heals a counter whose EXPIRE was lost (it then expires anyway).
+    async with redis.pipeline(transaction=False) as pipe:
         pipe.incr(client_key)
         pipe.expire(client_key, cfg.window_s, nx=True)
         pipe.get(user_key)
+        pipe.expire(user_key, cfg.window_s, nx=True)
         pipe.ttl(client_key)
         pipe.ttl(user_key)
-        attempts, _, failures, client_ttl, user_ttl = await pipe.execute()
+        attempts, _, failures, _, client_ttl, user_ttl = await pipe.execute()
     if int(attempts) > cfg.per_client:
         return max(1, int(client_ttl))
     if failures is not None and int(failures) >= cfg.per_user:
@@ -169,7 +172,7 @@ async def _count_failure(request: web.Request, user: str) -> None:
     cfg = request.app[SUPERVISORS].signin
     redis, keys = request.app[REDIS], request.app[KEYS]
     key = keys.sup_signin_user(user)
-    async with redis.pipeline(transaction=True) as pipe:
+    async with redis.pipeline(transaction=False) as pipe:
         pipe.incr(key)
         pipe.expire(key, cfg.window_s, nx=True)
         await pipe.execute()
