@@ -231,12 +231,12 @@ class CommentTranscriber:
     (the speech work exposes it); without it comments keep only their recording URL."""
 
     def __init__(self, transcribe: Transcribe | None = None) -> None:
-        self._transcribe = transcribe
+        self.transcribe = transcribe  # None: ivr.voice.transcribe_recording, if it exists
         self._tasks: set[asyncio.Task[None]] = set()
 
     def resolve(self) -> Transcribe | None:
-        if self._transcribe is not None:
-            return self._transcribe
+        if self.transcribe is not None:
+            return self.transcribe
         try:
             from ivr import voice  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
