@@ -43,7 +43,7 @@ ensure_venv() {
   local stamp="$VENV/.installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+    "$VENV/bin/python" -m pip install -q -e '.[test]'
     touch "$stamp"
   fi
 }
