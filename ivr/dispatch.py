@@ -6,18 +6,35 @@ is an outbound call to the customer that, once answered, dials the agent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlencode
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
 
 from config.logs import mask_phone
 from ivr.queue_twiml import dial_agent
 from ivr.twilio_rest import TwilioRest
+from queueing.router import CallGone
 from queueing.store import Pairing
 
 log = logging.getLogger("hotline.ivr.dispatch")
 
 
+GONE_CODES = frozenset({20404, 21220})  # no such call; call is not in progress
+RETRY_STATUSES = frozenset({429, 503})  # Twilio refused the request without applying it
+RETRY_DELAYS_S = (0.2, 0.6, 1.5)  # backoff; the sum stays well inside the 10 s lease
+
+
 class TwilioDispatcher:
+    """Redirects are retried with backoff only where a retry cannot apply twice: a 429 or
+    503 (refused, not applied) or a connection that failed before the request went out.
+    A timeout or another error may have been applied: the router releases the reservation
+    instead, and the next sweep pairs again. Outbound callback calls are never retried
+    here (a second `create` would ring the customer twice)."""
+
     def __init__(
         self,
         rest: TwilioRest,
@@ -32,6 +49,24 @@ class TwilioDispatcher:
         self._ring = ring_timeout_s
         self._lang = default_lang
         self._caller_id = callback_caller_id
+
+    async def _redirect(
+        self, update: Callable[[], Awaitable[object]], extra: Mapping[str, object]
+    ) -> None:
+        for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
+            try:
+                await update()
+                return
+            except TwilioRestException as exc:
+                if exc.code in GONE_CODES or exc.status == 404:
+                    raise CallGone(str(exc.code)) from exc
+                if exc.status not in RETRY_STATUSES or delay is None:
+                    raise
+            except aiohttp.ClientConnectorError:
+                if delay is None:
+                    raise
+            log.warning("redirect refused; retrying", extra={**extra, "attempt": attempt + 1})
+            await asyncio.sleep(delay)
 
     async def connect(self, pairing: Pairing) -> None:
         lang = str(pairing.info.get("lang") or self._lang)
@@ -51,7 +86,8 @@ class TwilioDispatcher:
                 ring_timeout_s=self._ring,
                 lang=lang,
             )
-            await self._rest.client.calls(pairing.call_sid).update_async(twiml=twiml)
+            call = self._rest.client.calls(pairing.call_sid)
+            await self._redirect(lambda: call.update_async(twiml=twiml), extra)
             log.info("call redirected to its agent", extra=extra)
             return
         number = pairing.callback_to or ""

@@ -6,6 +6,7 @@ deprecates; ours sends the same credentials as an Authorization header instead.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import encode_basic_auth
@@ -28,9 +29,14 @@ class HeaderAuthHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         headers = dict(headers or {})
         if auth is not None:
             headers["Authorization"] = encode_basic_auth(auth[0], auth[1])
-        return await super().request(
-            method, url, params, data, headers, None, timeout, allow_redirects
-        )
+        # twilio's async client ignores the timeout given to its constructor (only a
+        # per-request one reaches aiohttp, and the Client never passes one): bound every
+        # request here, so a hung API cannot hold a dispatch past its lease.
+        limit = timeout if timeout is not None else self.timeout
+        async with asyncio.timeout(limit):
+            return await super().request(
+                method, url, params, data, headers, None, None, allow_redirects
+            )
 
 
 class TwilioRest:

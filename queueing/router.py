@@ -29,6 +29,7 @@ from queueing.store import (
     JoinResult,
     OpResult,
     Pairing,
+    QueueError,
     QueueStore,
     StaleReservation,
     SweepResult,
@@ -39,10 +40,17 @@ log = logging.getLogger("hotline.queueing")
 CLOCK_SYNC_EVERY_S = 60.0
 
 
+class CallGone(Exception):
+    """Raised by a Dispatcher when the carrier says the call has already ended (its
+    hang-up notification was lost): the call leaves the queue as abandoned instead of
+    going back to its place to be paired again and again."""
+
+
 class Dispatcher(Protocol):
     async def connect(self, pairing: Pairing) -> None:
         """Connect the reserved call to the agent (kind "callback": dial the customer).
-        Return once the redirect has been accepted; raise if it failed."""
+        Return once the redirect has been accepted; raise if it failed (`CallGone` if the
+        call no longer exists)."""
 
 
 class Router:
@@ -145,6 +153,14 @@ class Router:
         }
         try:
             await self.dispatcher.connect(pairing)
+        except CallGone:
+            self.failed_count += 1
+            log.warning("call already ended at the carrier; removed from the queue", extra=extra)
+            with contextlib.suppress(StaleReservation):
+                await self.store.no_answer(pairing.call_sid, pairing.reservation, party="system")
+            with contextlib.suppress(QueueError):
+                await self.store.leave(pairing.call_sid, "abandoned")
+            return
         except Exception:
             self.failed_count += 1
             log.exception("dispatch failed; releasing the reservation", extra=extra)
