@@ -117,7 +117,8 @@
     const add = (tag, attrs, text) => { const e = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text !== undefined) e.textContent = text; svg.append(e); return e; };
     for (const v of [0, 0.5, 1]) { add("line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }); add("text", { class: "axis", x: 2, y: y(v) + 4 }, Math.round(v * 100) + "%"); }
     for (let h = 0; h <= 24; h += 3) { add("text", { class: "axis", x: x(day0 + h * 3600000) - 8, y: H - 6 }, String(h).padStart(2, "0") + "h"); }
-    const waits = f.history.waiting;
+    const waits = [];
+    f.history.waiting_per_minute.forEach((n, m) => { if (n !== null) waits.push([day0 + m * 60000, n]); });
     const maxWait = Math.max(5, ...waits.map((p) => p[1]));
     add("text", { class: "axis", x: W - R + 4, y: T + 8 }, String(maxWait));
     if (waits.length) {
