@@ -17,19 +17,23 @@ from config.loader import HotlineConfig
 from config.redis_conn import open_redis
 from config.runtime import KEYS, REDIS, SETTINGS
 from config.settings import Settings
-from ivr import holdmusic, queue_calls, webhooks
+from ivr import holdmusic, queue_calls, voice, webhooks
 from ivr.accounts import AccountBackend
 from ivr.appkeys import ACCOUNTS, FLOW_DEPS, ROUTER, SESSIONS
 from ivr.dispatch import TwilioDispatcher
 from ivr.flowdeps import FlowDeps
+from ivr.prompt_catalog import prompt_items
 from ivr.sessions import SessionStore
 from ivr.signature import SignatureChecker
+from ivr.speech_hooks import SpeechHooks
 from ivr.twilio_rest import TwilioRest
 from ivr.twiml import Renderer
+from ivr.voice import SpeechSetup, close_sockets, voice_context
 from queueing import agent_api, supervisor_api
 from queueing.appkeys import QUEUE_ROUTER, QUEUE_STATS, QUEUE_STORE
 from queueing.router import Router
 from queueing.store import QueueStore
+from speech.prompts import add_prompt_routes
 
 log = logging.getLogger("hotline.app")
 
@@ -53,13 +57,25 @@ async def security_headers(
     return response
 
 
-def build_flow_deps(settings: Settings, config: HotlineConfig) -> FlowDeps:
+def build_flow_deps(
+    settings: Settings, config: HotlineConfig, hooks: SpeechHooks | None = None
+) -> FlowDeps:
+    """`hooks` (speech on): prompts rendered on disk are <Play>ed and voice menus stream."""
+
     def queue_open(queue: str, when: datetime) -> bool:
         return config.queues.is_open(queue, when, config.calendars)
 
+    renderer = Renderer(flow=config.flow, base_url=settings.base_url)
+    if hooks is not None:
+        renderer = Renderer(
+            flow=config.flow,
+            base_url=settings.base_url,
+            prompt_url=hooks.prompt_url,
+            voice_ok=hooks.voice_ok,
+        )
     return FlowDeps(
         flow=config.flow,
-        renderer=Renderer(flow=config.flow, base_url=settings.base_url),
+        renderer=renderer,
         signatures=SignatureChecker(settings.auth_token, settings.base_url),
         queue_open=queue_open,
         emergency_number=settings.emergency_number,
@@ -73,12 +89,19 @@ def create_app(
     accounts: AccountBackend,
     *,
     run_workers: bool = True,
+    speech: SpeechSetup | None = None,
 ) -> web.Application:
-    """The service. `run_workers=False` leaves background loops to tests (`run_once`)."""
+    """The service. `run_workers=False` leaves background loops to tests (`run_once`).
+
+    `speech=None`: keypad menus and <Say> prompts only (no model is loaded). With a
+    `SpeechSetup` (what `hotline serve` passes): prompts served from /prompts and <Play>ed,
+    missing ones rendered in the background, voice menus over /media.
+    """
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[security_headers])
     app[SETTINGS] = settings
     app[KEYS] = Keys(prefix=settings.key_prefix)
-    app[FLOW_DEPS] = build_flow_deps(settings, config)
+    hooks = SpeechHooks(config.flow, settings.base_url) if speech is not None else None
+    app[FLOW_DEPS] = build_flow_deps(settings, config, hooks)
     app[ACCOUNTS] = accounts
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_queue_ctx(config, run_workers))
@@ -91,6 +114,12 @@ def create_app(
         )
     )
     app.cleanup_ctx.append(supervisor_api.supervisors_context(config.queues))
+    if speech is not None and hooks is not None:
+        items = prompt_items(config.flow, config.surveys)
+        app.cleanup_ctx.append(voice_context(speech, hooks, items))
+        app.on_shutdown.append(close_sockets)
+        add_prompt_routes(app, speech.settings.prompt_dir)
+        app.add_routes(voice.routes())
     app.add_routes(webhooks.routes())
     app.add_routes(queue_calls.routes())
     app.add_routes(holdmusic.routes())

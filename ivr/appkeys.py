@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -10,6 +11,9 @@ from ivr.accounts import AccountBackend
 from ivr.flowdeps import FlowDeps
 from ivr.sessions import SessionStore
 from queueing.router import Router
+
+if TYPE_CHECKING:
+    from ivr.voice import VoiceService
 
 FLOW_DEPS = web.AppKey("flow_deps", FlowDeps)
 SESSIONS = web.AppKey("sessions", SessionStore)
@@ -20,3 +24,5 @@ ROUTER = web.AppKey("ivr_router", Router)
 # What follows an agent call (a survey in the same call): TwiML, or None for goodbye.
 AfterCallHook = Callable[..., Awaitable[str | None]]
 AFTER_CALL: web.AppKey[AfterCallHook] = web.AppKey("after_call")
+# Speech: voice menus over Media Streams and transcription (absent when speech is off).
+VOICE: web.AppKey[VoiceService] = web.AppKey("voice")

@@ -58,7 +58,17 @@ class Recorded:
     duration_s: int
 
 
-Event = Enter | Digits | NoInput | AuthChecked | LookedUp | ActionDone | Recorded
+@dataclass(frozen=True)
+class Keypad:
+    """Speech could not serve at a voice menu (no model or capacity, nothing understood
+    after the retries, an error): ask the same menu again by keypad. `reason` names the
+    message said first ("no_input", "invalid"), "" for none. Attempts are not counted:
+    the keypad menu gets its own retries."""
+
+    reason: str = ""
+
+
+Event = Enter | Digits | NoInput | AuthChecked | LookedUp | ActionDone | Recorded | Keypad
 
 
 # --- what the caller gets ----------------------------------------------------------------
@@ -244,6 +254,12 @@ def step(flow: Flow, session: Session, event: Event, ctx: Context | None = None)
     return _enter(flow, session, node, (), ctx)
 
 
+def node_prompts(flow: Flow, node: Node, lang: str) -> tuple[Say, ...]:
+    """What a node itself says (the last prompts of its Gather; a voice menu plays these
+    over the media stream)."""
+    return _prompt(flow, node, lang)
+
+
 def _prompt(flow: Flow, node: Node, lang: str) -> tuple[Say, ...]:
     if not node.prompt:
         return ()
@@ -327,6 +343,10 @@ def _retry_or(
 
 
 def _menu_input(flow: Flow, session: Session, node: Node, event: Event, ctx: Context) -> Step:
+    if isinstance(event, Keypad):
+        lang = session.lang
+        said = (Say(flow.message(event.reason, lang), lang),) if event.reason else ()
+        return Step(session, (replace(_gather(flow, node, lang, said), voice=False),))
     if isinstance(event, NoInput):
         return _retry_or(flow, session, node, "no_input", node.on_no_input, ctx)
     if not isinstance(event, Digits):

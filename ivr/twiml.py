@@ -1,8 +1,10 @@
 """TwiML for engine steps, built with the twilio library's VoiceResponse.
 
 This is the only module that knows TwiML. Prompts are <Play>ed when a pre-rendered
-recording exists and <Say>-d otherwise; a transfer is rendered by a pluggable function
-so the queueing package can route calls its own way.
+recording exists (a sentence with run-time numbers: when every fragment of it exists) and
+<Say>-d otherwise; a transfer is rendered by a pluggable function so the queueing package
+can route calls its own way. A voice menu becomes <Connect><Stream> to our `/media`
+websocket when `voice_ok` says speech can serve it, else its keypad <Gather>.
 """
 
 from __future__ import annotations
@@ -15,14 +17,31 @@ from twilio.twiml.voice_response import Gather as TwimlGather
 from twilio.twiml.voice_response import VoiceResponse
 
 from config.menus import Flow
-from ivr.engine import Gather, Hangup, RecordMessage, Say, Session, Step, Transfer
+from ivr.engine import Gather, Hangup, RecordMessage, Say, Session, Step, Transfer, node_prompts
+from speech.prompts import spoken_fragments
 
 PromptUrl = Callable[[str, str], str | None]
 TransferRenderer = Callable[[VoiceResponse, Transfer, Session, "Renderer"], None]
+# Whether speech can serve this voice menu now (a model for the language, its prompt
+# rendered, recogniser capacity); False: the keypad <Gather>.
+VoiceCheck = Callable[[Gather, Session], bool]
+MEDIA_PATH = "/media"
+KEYPAD_SUFFIX = "/keypad"  # the <Connect action>: the keypad menu if the stream ends unanswered
 
 
 def no_prerendered(_text: str, _lang: str) -> str | None:
     return None
+
+
+def no_voice(_gather: Gather, _session: Session) -> bool:
+    return False
+
+
+def websocket_url(base_url: str, path: str) -> str:
+    """wss:// for an https base, ws:// for http (local runs and the emulator)."""
+    if base_url.startswith("https://"):
+        return "wss://" + base_url.removeprefix("https://") + path
+    return "ws://" + base_url.removeprefix("http://") + path
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,7 @@ class Renderer:
     base_url: str
     prompt_url: PromptUrl = no_prerendered
     transfer: TransferRenderer | None = None
+    voice_ok: VoiceCheck = no_voice
 
     def url(self, path: str, **query: str | int) -> str:
         q = urlencode({k: str(v) for k, v in query.items()})
@@ -39,10 +59,25 @@ class Renderer:
     def node_url(self, node: str, seq: int, suffix: str = "") -> str:
         return self.url(f"/ivr/{quote(node, safe='')}{suffix}", s=seq)
 
+    def recorded(self, say: Say) -> list[str] | None:
+        """URLs that play `say` (its own recording, or one per fragment of a sentence with
+        numbers in it), or None: some piece is not rendered, say it with <Say>."""
+        url = self.prompt_url(say.text, say.lang)
+        if url:
+            return [url]
+        if not any(c.isdigit() for c in say.text):
+            return None
+        fragments = spoken_fragments(say.text, say.lang)
+        if not fragments:
+            return None
+        urls = [self.prompt_url(f.text, say.lang) for f in fragments]
+        return [u for u in urls if u] if all(urls) else None
+
     def speak(self, target: VoiceResponse | TwimlGather, say: Say) -> None:
-        recorded = self.prompt_url(say.text, say.lang)
+        recorded = self.recorded(say)
         if recorded:
-            target.play(recorded)
+            for url in recorded:
+                target.play(url)
             return
         voice = self.flow.say_voice.get(say.lang)
         language = self.flow.say_language.get(say.lang, say.lang)
@@ -57,6 +92,8 @@ class Renderer:
         for verb in step.verbs:
             if isinstance(verb, Say):
                 self.speak(response, verb)
+            elif isinstance(verb, Gather) and verb.voice and self.voice_ok(verb, step.session):
+                self.connect_stream(response, verb, step.session)
             elif isinstance(verb, Gather):
                 gather = response.gather(
                     input="dtmf",
@@ -83,6 +120,29 @@ class Renderer:
             elif isinstance(verb, Hangup):
                 response.hangup()
         return str(response)
+
+    def connect_stream(self, response: VoiceResponse, verb: Gather, session: Session) -> None:
+        """A voice menu: whatever comes before the node's own prompt is said here; the
+        prompt itself is played by our websocket over the stream, which can stop it when
+        the caller speaks. The parameters tell the websocket which call, node, step and
+        language it serves; if the stream ends without the websocket moving the call on,
+        Twilio requests the action URL, which answers with the keypad menu."""
+        node = self.flow.nodes.get(verb.node)
+        own = node_prompts(self.flow, node, session.lang) if node is not None else ()
+        before = verb.prompts[: len(verb.prompts) - len(own)] if own else verb.prompts
+        for say in before:
+            self.speak(response, say)
+        connect = response.connect(
+            action=self.node_url(verb.node, session.seq, KEYPAD_SUFFIX), method="POST"
+        )
+        stream = connect.stream(url=websocket_url(self.base_url, MEDIA_PATH))
+        for name, value in (
+            ("call", session.call_sid),
+            ("node", verb.node),
+            ("s", str(session.seq)),
+            ("lang", session.lang),
+        ):
+            stream.parameter(name=name, value=value)
 
 
 def hold_transfer(response: VoiceResponse, verb: Transfer, session: Session, r: Renderer) -> None:

