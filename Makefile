@@ -1,8 +1,19 @@
 # Shortcuts; scripts/dev.sh does the work (and installs what it needs).
-.PHONY: run test lint
+.PHONY: run test lint bench
 run:
 	bash scripts/dev.sh run
 test:
 	bash scripts/dev.sh test
 lint:
 	bash scripts/dev.sh lint
+
+# Webhook and scale-out benchmarks -> docs/BENCHMARKS.md (needs Debian's wrk and
+# redis-server; installs pyinstrument into the venv for the profile). Takes about 4 minutes.
+bench:
+	@test -x .venv/bin/python || bash scripts/dev.sh lint >/dev/null 2>&1 || true
+	@test -x .venv/bin/python || { echo "no .venv: run 'make lint' or 'bash scripts/dev.sh test' first" >&2; exit 2; }
+	@command -v wrk >/dev/null || { echo "wrk is missing: sudo apt-get install wrk" >&2; exit 2; }
+	@.venv/bin/python -c "import pyinstrument" 2>/dev/null || .venv/bin/python -m pip install -q pyinstrument
+	mkdir -p var/bench
+	.venv/bin/python bench/webhook_bench.py --profile --json var/bench/webhook.json
+	.venv/bin/python bench/report.py var/bench/webhook.json docs/BENCHMARKS.md

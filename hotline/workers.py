@@ -16,6 +16,7 @@ to every worker, which finishes its requests and closes its Redis connections
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 from config.redis_conn import EmbeddedRedis, start_embedded
 from config.settings import Settings
@@ -36,7 +38,8 @@ STOP_GRACE_S = 15.0  # a worker's graceful shutdown before SIGKILL
 RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # by consecutive quick deaths of one slot
 QUICK_DEATH_S = 2.0  # a worker that dies sooner than this after starting "died young"
 MAX_QUICK_DEATHS = 5  # consecutive young deaths of one slot before the service gives up
-WORKER_SHUTDOWN_TIMEOUT_S = 10.0  # aiohttp's wait for in-flight requests on SIGTERM
+WORKER_SHUTDOWN_TIMEOUT_S = 10.0
+GC_GEN0_THRESHOLD = 10_000  # aiohttp's wait for in-flight requests on SIGTERM
 
 _CTX = multiprocessing.get_context("spawn")
 
@@ -50,6 +53,16 @@ class WorkerSpec:
     port: int
     redis_url: str | None
     json_logs: bool
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections on the request path: what was loaded at start-up
+    (modules, configuration, the flow) is moved out of the collector's generations, and the
+    youngest generation is collected every 10,000 net allocations instead of 700 (a webhook
+    allocates about a thousand objects, nearly all freed by reference counting)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -69,7 +82,14 @@ def worker_main(spec: WorkerSpec) -> None:
     setup_logging(json_lines=spec.json_logs)
     config = load_config(settings.config_dir)
     accounts = FileAccountBackend.load(settings.config_dir / "accounts.yaml")
-    app = create_app(settings, config, accounts)
+    # the same application as the single-process path of `hotline serve` builds, including
+    # its speech set-up when the command line provides one
+    from hotline import cli
+
+    speech_setup = getattr(cli, "_speech_setup", None)
+    options: dict[str, Any] = {"speech": speech_setup()} if speech_setup else {}
+    app = create_app(settings, config, accounts, **options)
+    tune_gc()
     log.info("worker started", extra={"worker": spec.index, "pid": os.getpid()})
     web.run_app(
         app,
