@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -14,6 +16,10 @@ from config.loader import HotlineConfig, load_config
 from config.logs import setup_logging
 from config.settings import Settings, SettingsError
 from ivr.accounts import FileAccountBackend
+from speech.settings import SpeechSettingsError
+
+if TYPE_CHECKING:
+    from ivr.voice import SpeechSetup
 
 log = logging.getLogger("hotline.cli")
 
@@ -58,12 +64,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from hotline.workers import serve
 
         return serve(settings, workers=workers, host=args.host)
-    app = create_app(settings, config, accounts)
+    app = create_app(settings, config, accounts, speech=_speech_setup())
     from hotline.workers import tune_gc
 
     tune_gc()
     web.run_app(app, host=args.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+def _speech_setup() -> SpeechSetup | None:
+    """Speech settings from the environment, parsed once here; HOTLINE_SPEECH=off: keypad
+    menus and <Say> only (no model loaded, nothing rendered)."""
+    from ivr.voice import SpeechSetup
+    from speech.settings import SpeechSettings
+
+    if os.environ.get("HOTLINE_SPEECH", "on").strip().lower() in {"off", "0", "false", "no"}:
+        return None
+    return SpeechSetup(settings=SpeechSettings.from_env())
+
+
+def cmd_prompts_build(args: argparse.Namespace) -> int:
+    """Render every prompt that is missing (unchanged prompts are kept), with a progress bar."""
+    import asyncio
+
+    from ivr.prompt_catalog import prompt_items
+    from speech.prompts import PromptCache, progress_bar
+    from speech.settings import SpeechSettings
+
+    settings = _settings()
+    setup_logging(logging.WARNING, json_lines=settings.json_logs)
+    config = load_config(settings.config_dir)
+    speech = SpeechSettings.from_env()
+    directory = Path(args.dir) if args.dir else speech.prompt_dir
+    cache = PromptCache(directory, speech.voices)
+    if not cache.available:
+        print("espeak-ng is not installed: nothing rendered (callers hear <Say>)", file=sys.stderr)
+        return 1
+    items = prompt_items(config.flow, config.surveys)
+    report = asyncio.run(cache.render_missing(items, progress=progress_bar(sys.stderr)))
+    print(
+        f"{directory}: {len(report.rendered)} rendered, {len(report.cached)} already there, "
+        f"{len(report.failed)} failed",
+        file=sys.stderr,
+    )
+    return 1 if report.failed else 0
 
 
 def _worker_count(raw: str) -> int:
@@ -113,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the configuration directory and exit")
     check.add_argument("--dir", default=None)
     check.set_defaults(func=cmd_check_config)
+    prompts = sub.add_parser("prompts", help="pre-rendered prompts (text-to-speech)")
+    prompts_sub = prompts.add_subparsers(dest="prompts_command", required=True)
+    build = prompts_sub.add_parser(
+        "build", help="render every missing prompt of every menu, message and survey, and exit"
+    )
+    build.add_argument("--dir", default=None, help="default: $HOTLINE_PROMPT_DIR or var/prompts")
+    build.set_defaults(func=cmd_prompts_build)
     from hotline.democall import add_arguments
 
     place = sub.add_parser("call", help="place one emulated call and show what the caller hears")
@@ -132,6 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error, refusing to start:\n{exc}", file=sys.stderr)
         return 2
-    except SettingsError as exc:
+    except (SettingsError, SpeechSettingsError) as exc:
         print(f"settings error, refusing to start: {exc}", file=sys.stderr)
         return 2
