@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import Any
 
 from config.redis_conn import EmbeddedRedis, start_embedded
 from config.settings import Settings
@@ -82,13 +81,10 @@ def worker_main(spec: WorkerSpec) -> None:
     setup_logging(json_lines=spec.json_logs)
     config = load_config(settings.config_dir)
     accounts = FileAccountBackend.load(settings.config_dir / "accounts.yaml")
-    # the same application as the single-process path of `hotline serve` builds, including
-    # its speech set-up when the command line provides one
-    from hotline import cli
+    # the same application as the single-process path of `hotline serve` builds
+    from hotline.cli import _speech_setup
 
-    speech_setup = getattr(cli, "_speech_setup", None)
-    options: dict[str, Any] = {"speech": speech_setup()} if speech_setup else {}
-    app = create_app(settings, config, accounts, **options)
+    app = create_app(settings, config, accounts, speech=_speech_setup())
     tune_gc()
     log.info("worker started", extra={"worker": spec.index, "pid": os.getpid()})
     web.run_app(
