@@ -68,6 +68,7 @@ def server(
             "HOTLINE_DATA": str(tmp_path / "var"),
             "PUBLIC_URL": f"http://127.0.0.1:{port}",
             "HOTLINE_JSON_LOGS": "true",
+            "HOTLINE_SPEECH": "off",  # supervision is under test, not the speech models
         }
     )
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed in finally
