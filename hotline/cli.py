@@ -123,6 +123,9 @@ def _worker_count(raw: str) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(**({"HOTLINE_CONFIG": args.dir} if args.dir else {}))
     _load(settings)
+    from config.users import load_users
+
+    load_users(settings.config_dir / "users.yaml")  # supervisor sign-in (optional file)
     directory = settings.config_dir
     print(f"{directory}: configuration is valid")
     return 0

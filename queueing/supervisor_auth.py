@@ -210,6 +210,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     wait_s = await _over_limit(request, user)
     if wait_s is not None:
         log.warning("sign-in rate limited", extra={"user": user, "client": _client(request)})
+        if not _wants_json(request):
+            raise web.HTTPFound("/login?limited=1", headers={"Retry-After": str(wait_s)})
         raise _json_exc(
             web.HTTPTooManyRequests,
             "too many sign-in attempts; try later",

@@ -89,3 +89,12 @@ def test_wait_script_keys_share_one_cluster_slot() -> None:
         k.sup_wait_hist(g, "2026-11-27"),
     ]
     assert len({key_slot(key.encode()) for key in script_keys}) == 1
+
+
+def test_check_config_validates_users_yaml(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", tmp_path / "c")
+    assert main(["check-config", "--dir", str(tmp_path / "c")]) == 0
+    (tmp_path / "c" / "users.yaml").write_text("users:\n  ann: {role: boss}\n")
+    assert main(["check-config", "--dir", str(tmp_path / "c")]) == 2
