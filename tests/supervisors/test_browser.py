@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from tests.supervisors.cdp import CHROMIUM, Page, chromium
-from tests.supervisors.conftest import CARE_TOKEN, SUP_PASSWORD, ServiceFactory, store_of
+from tests.supervisors.conftest import (
+    CARE_TOKEN,
+    SUP_PASSWORD,
+    VIEWER_TOKEN,
+    ServiceFactory,
+    store_of,
+)
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (CI: apt-get install -y chromium)"
@@ -101,6 +107,19 @@ async def test_wallboard_live_in_chromium(service: ServiceFactory, tmp_path: Pat
         seen = await page.eval("document.body.dataset.eventId")
         await page.wait_for(f"document.body.dataset.eventId !== {json.dumps(seen)}")
         await _until_shows(page, field("general", "waiting"), "2")
+        # the wallboard shows what the statistics API says
+        api = await (
+            await client.get("/api/v1/stats", headers={"Authorization": f"Bearer {VIEWER_TOKEN}"})
+        ).json()
+        centre = api["centre"]
+        await _until_shows(
+            page,
+            "document.getElementById('c-offered').textContent",
+            f"{centre['offered']} · {centre['answered']}",
+        )
+        await _until_shows(
+            page, field("general", "offered"), str(api["queues"]["general"]["offered"])
+        )
         await _viewport(page, 1366, 768)
         await asyncio.sleep(0.3)
         await page.screenshot(SHOTS / "wallboard-1366x768.png")
