@@ -7,6 +7,10 @@ URLs:
   `redis://` URL with `REDIS_CLUSTER=1` in the environment: Redis Cluster, through
   `redis.asyncio.cluster.RedisCluster`. The hosts are startup nodes; the client discovers
   the rest of the cluster and follows MOVED/ASK redirections.
+- `redis+sentinel://[user:password@]host:port[,host:port...]/<service>[/<db>]` (or
+  `rediss+sentinel://`): the primary that Redis Sentinel names for `<service>`, found again
+  after a failover. The hosts are sentinels (port 26379 by default); user and password
+  are the data nodes' (sentinels are asked without credentials).
 
 The embedded server (REDIS_URL unset) is started once per machine by the process that owns
 it (`hotline serve`, or the supervisor of `hotline serve --workers N`); worker processes
@@ -22,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -32,6 +36,7 @@ log = logging.getLogger("hotline.redis")
 Closer = Callable[[], Awaitable[None]]
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}  # -> TLS
 
 _COMMON: dict[str, Any] = {
     "decode_responses": True,
@@ -63,12 +68,50 @@ def cluster_client(url: str) -> RedisCluster:
     if not hosts:
         raise ValueError("cluster URL names no host")
     first = urlunsplit((scheme, (userinfo + "@" if userinfo else "") + hosts[0], "", "", ""))
-    nodes: list[ClusterNode] = []
-    for item in hosts[1:]:
-        host, _, port = item.rpartition(":")
-        nodes.append(ClusterNode(host or item, int(port) if port.isdigit() else 6379))
+    nodes = [ClusterNode(host, port) for host, port in _hosts(",".join(hosts[1:]), 6379)]
     extra: dict[str, Any] = {"startup_nodes": nodes} if nodes else {}
     return RedisCluster.from_url(first, **_COMMON, **extra)
+
+
+def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
+    out = []
+    for item in netloc.split(","):
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep:
+            host, port = item, ""
+        out.append((host, int(port) if port.isdigit() else default_port))
+    return out
+
+
+def sentinel_client(url: str) -> aioredis.Redis:
+    """The current primary of `<service>` from `redis+sentinel://h1:p1,h2:p2/<service>[/db]`."""
+    from redis.asyncio.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    tls = SENTINEL_SCHEMES[parts.scheme.lower()]
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    sentinels = _hosts(hostlist, 26379)
+    path = [p for p in parts.path.split("/") if p]
+    if not sentinels or not path:
+        raise ValueError("sentinel URL needs sentinel hosts and a service name")
+    service = path[0]
+    db = int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
+    user, _, password = userinfo.partition(":")
+    auth: dict[str, Any] = {}
+    if user:
+        auth["username"] = unquote(user)
+    if password:
+        auth["password"] = unquote(password)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinels,
+        sentinel_kwargs={"socket_connect_timeout": 2.0, "socket_timeout": 2.0},
+        ssl=tls,
+        **auth,
+    )
+    primary = sentinel.master_for(service, db=db, retry_on_timeout=False, **_COMMON)
+    return cast(aioredis.Redis, primary)
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -79,6 +122,8 @@ def connect(url: str) -> aioredis.Redis:
     single-slot commands and scripts this project uses (every multi-key script keeps its keys
     under one hash tag; tests/cluster checks it).
     """
+    if urlsplit(url).scheme.lower() in SENTINEL_SCHEMES:
+        return sentinel_client(url)
     if is_cluster_url(url):
         return cast(aioredis.Redis, cluster_client(url))
     return _client(url)
