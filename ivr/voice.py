@@ -195,8 +195,7 @@ class VoiceService:
         return " ".join(w.word for w in words)
 
     async def _fetch(self, url: str, extra: Mapping[str, str]) -> bytes | None:
-        auth = aiohttp.BasicAuth(self.account_sid, self.auth_token)
-        headers = {"Authorization": auth.encode()}
+        headers = {"Authorization": aiohttp.encode_basic_auth(self.account_sid, self.auth_token)}
         try:
             async with self.http.get(url, headers=headers) as resp:
                 if resp.status != 200:

@@ -27,6 +27,14 @@ HOURS_KO = "상담 시간은 중국 시간 기준"
 AGENT_KO = "상담원에게 연결해 드리겠습니다."
 
 
+def caller(**kw: Any) -> CallerScript:
+    """A caller who waits for the service however long the decoding takes: at 20x speed
+    a busy test machine lags, and the emulator's idle hang-up runs on emulated time."""
+    kw.setdefault("stream_idle_hangup", 600.0)
+    kw.setdefault("patience", 3)
+    return CallerScript(**kw)
+
+
 async def place(line: VoiceLine, script: CallerScript, *, n: int = 0) -> Transcript:
     call = await line.emu.place_inbound_call(
         voice_url=line.voice_url, from_=f"+8210000{n:05d}", to="+8215880000", script=script
@@ -59,8 +67,8 @@ def said(t: Transcript) -> str:
 async def test_caller_says_an_option_and_lands_on_its_node(
     voice_line: VoiceLine, wav: str, expect: str
 ) -> None:
-    script = CallerScript(
-        presses=(KO, "9"), stream_inputs=(Speak(fixture(wav)),), patience=3, hangup_after=120
+    script = caller(
+        presses=(KO, "9"), stream_inputs=(Speak(fixture(wav)),), hangup_after=120
     )
     t = await place(voice_line, script)
     assert expect in said(t), t.to_json()
@@ -71,7 +79,7 @@ async def test_caller_says_an_option_and_lands_on_its_node(
 
 
 async def test_silence_reprompts_then_the_keypad_menu(voice_line: VoiceLine) -> None:
-    script = CallerScript(presses=(KO, "0"), stream_inputs=(), patience=3)
+    script = caller(presses=(KO, "0"), stream_inputs=())
     t = await place(voice_line, script, n=1)
     # three turns on one stream: the prompt, then no_input + prompt twice
     assert stream_ms(t)[0] >= 3 * prompt_ms(voice_line)
@@ -84,8 +92,8 @@ async def test_silence_reprompts_then_the_keypad_menu(voice_line: VoiceLine) -> 
 
 async def test_out_of_grammar_speech_is_not_routed(voice_line: VoiceLine) -> None:
     oog = ("ko_oog-weather_ko_160.wav", "ko_oog-address_ko_130.wav", "ko_oog-weather_ko-f2_130.wav")
-    script = CallerScript(
-        presses=(KO, "4"), stream_inputs=tuple(Speak(fixture(w)) for w in oog), patience=3
+    script = caller(
+        presses=(KO, "4"), stream_inputs=tuple(Speak(fixture(w)) for w in oog)
     )
     t = await place(voice_line, script, n=2)
     assert voice_line.service.timings[-1].outcome == "keypad:invalid"
@@ -94,8 +102,8 @@ async def test_out_of_grammar_speech_is_not_routed(voice_line: VoiceLine) -> Non
 
 
 async def test_key_pressed_during_the_prompt(voice_line: VoiceLine) -> None:
-    script = CallerScript(
-        presses=(KO,), stream_inputs=(Keys("2"),), stream_wait=0.0, patience=3
+    script = caller(
+        presses=(KO,), stream_inputs=(Keys("2"),), stream_wait=0.0
     )
     t = await place(voice_line, script, n=3)
     assert LOST_CARD_KO in said(t)
@@ -107,11 +115,10 @@ async def test_caller_interrupts_the_prompt(
     voice_line: VoiceLine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="hotline.speech")
-    script = CallerScript(
+    script = caller(
         presses=(KO,),
         stream_inputs=(Speak(fixture("ko_lost-card_ko_160.wav")),),
         stream_wait=0.0,
-        patience=3,
     )
     t = await place(voice_line, script, n=4)
     # the emulator applied our `clear`: the caller heard only part of the prompt
