@@ -1,5 +1,5 @@
 # Shortcuts; scripts/dev.sh does the work (and installs what it needs).
-.PHONY: run test lint bench
+.PHONY: run test lint soak bench
 run:
 	bash scripts/dev.sh run
 test:
@@ -17,3 +17,8 @@ bench:
 	mkdir -p var/bench
 	.venv/bin/python bench/webhook_bench.py --profile --json var/bench/webhook.json
 	.venv/bin/python bench/report.py var/bench/webhook.json docs/BENCHMARKS.md
+
+# Long check, not in the default suite: twice nominal load for 30 min, memory sampled.
+# SOAK_MINUTES=3 make soak for a short run.
+soak:
+	.venv/bin/python bench/soak.py --minutes $${SOAK_MINUTES:-30} --json var/soak.json
