@@ -97,6 +97,12 @@
         ["ASA", secs(q.asa_s)], ["AHT", secs(q.aht_s)], ["EWT new caller", q.ewt_new_caller_s === null ? "no agent" : secs(q.ewt_new_caller_s)]];
       for (const [k, v] of rows) { dl.append(el("dt", {}, k), el("dd", { "data-field": k.toLowerCase() }, String(v))); }
       card.append(dl);
+      const prios = Object.entries(q.waiting_by_priority).sort((a, b) => b[0] - a[0]);
+      if (prios.length) {
+        const byPrio = el("div", { class: "chips", "data-field": "by-priority" });
+        for (const [p, n] of prios) byPrio.append(el("span", { class: "chip prio" }, "P" + p + " waiting " + n));
+        card.append(byPrio);
+      }
       const chips = el("div", { class: "chips" });
       for (const [state, n] of Object.entries(q.agents_by_state)) {
         if (n > 0) chips.append(el("span", { class: "chip " + state }, state.replace("_", " ") + " " + n));

@@ -85,6 +85,8 @@ async def test_wallboard_live_in_chromium(service: ServiceFactory, tmp_path: Pat
             await _until_shows(page, "document.getElementById('aband-count').textContent", "1")
         )
         assert all(lat < 3.0 for lat in latencies), latencies
+        prio = await page.eval(f"{field('general', 'by-priority')}")
+        assert prio is not None and "P2 waiting" in prio
         numbers = await page.eval(
             "[...document.querySelectorAll('#waiting tbody td:first-child')]"
             ".map(t => t.textContent)"
