@@ -73,6 +73,7 @@ RING_MAX = 60  # events kept for Last-Event-ID resumption (one minute)
 WRITE_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15.0
 SESSION_RECHECK_S = 30.0
+ERROR_LOG_EVERY_S = 60.0
 STATIC_TYPES = {
     ".js": "text/javascript",
     ".css": "text/css",
@@ -107,6 +108,7 @@ class StatsBroadcaster:
         self._wake = asyncio.Event()
         self._last_sample = -1e9
         self._last_rollup = -1e9
+        self._last_error = -1e9
 
     def subscribe(self, role: str) -> Subscriber:
         sub = Subscriber(role)
@@ -158,7 +160,9 @@ class StatsBroadcaster:
             try:
                 await self.run_once()
             except Exception:
-                log.exception("stats broadcast failed")
+                if time.monotonic() - self._last_error >= ERROR_LOG_EVERY_S:
+                    self._last_error = time.monotonic()  # once a minute while it lasts
+                    log.exception("stats broadcast failed")
             delay = max(0.05, TICK_S - (time.monotonic() - started))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
