@@ -62,6 +62,55 @@ def idempotency_key(job: Job) -> str:
 
 
 SettledHook = Callable[[Job], Awaitable[None]]
+StartResult = tuple[bool, dict[str, str] | None]
+
+
+class StartBatcher:
+    """Group commit of the "dial recorded" step (dialling -> in_progress with the CallSid).
+
+    Dispatches running together hand their (job, lease, CallSid) to `mark()`; one flusher
+    writes everything pending in one script call (`store.mark_started_many`), and whatever
+    arrives while that call is in flight goes in the next one. Each dispatch still waits
+    for its own result, so nothing is acknowledged before Redis has it: under load this
+    halves the Redis round trips per dial without adding latency when idle.
+    """
+
+    def __init__(self, store: CallbackStore, max_batch: int = 200) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._pending: list[tuple[tuple[str, str, str], asyncio.Future[StartResult]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def mark(self, job_id: str, lease: str, call_sid: str) -> StartResult:
+        future: asyncio.Future[StartResult] = asyncio.get_running_loop().create_future()
+        self._pending.append(((job_id, lease, call_sid), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="callbacks-start-batch")
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the dispatches finishing in this loop turn join in
+        while self._pending:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            settled = False
+            try:
+                results = await self.store.mark_started_many([item for item, _ in batch])
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+                settled = True
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                settled = True
+            finally:
+                if not settled:
+                    # cancelled mid-call (shutdown): the waiting dispatches are cancelled
+                    # too; their leases expire and recovery reconciles from the mark
+                    for _, future in batch:
+                        future.cancel()
 
 
 class Scheduler:
@@ -83,6 +132,7 @@ class Scheduler:
         self.poll_s = poll_s
         self.on_settled = on_settled
         self._slots = asyncio.Semaphore(concurrency)
+        self._starts = StartBatcher(store, max_batch=max(batch, 1))
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -192,7 +242,7 @@ class Scheduler:
             log.warning("lease lost during dial", extra={**extra, "call_sid": call_sid})
 
     async def _started(self, job: Job, lease: str, call_sid: str) -> bool:
-        ok, early = await self.store.mark_started(job.id, lease, call_sid)
+        ok, early = await self._starts.mark(job.id, lease, call_sid)
         if early is not None:
             # the carrier's final status beat our recording of the dial: apply it now
             await self.on_call_status(call_sid, early["status"], early["answered_by"] or None)

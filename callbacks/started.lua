@@ -1,28 +1,47 @@
--- The carrier accepted the call (or recovery found that it had): dialling -> in_progress.
--- KEYS[1] job hash, KEYS[2] history list, KEYS[3] attempts list, KEYS[4] leases zset,
--- KEYS[5] call -> job key, KEYS[6] early status key (a final status that came first)
--- ARGV[1] job id, ARGV[2] lease token, ARGV[3] CallSid, ARGV[4] ms to wait for a final
--- status, ARGV[5] call key TTL s, ARGV[6] history cap, ARGV[7] states that may become
--- in_progress
--- Returns {1, early status JSON or ''}, or {0, ''} if this worker no longer holds the job.
+-- The carrier accepted the calls (or recovery found that it had): dialling -> in_progress,
+-- for one or more jobs in one round trip (the scheduler batches the dials that finished
+-- together).
+-- KEYS[1] leases zset, then per item i (0-based) at 2 + 5i: job hash, history list,
+--   attempts list, call -> job key, early status key (a final status that came first)
+-- ARGV[1] ms to wait for a final status, ARGV[2] call key TTL s, ARGV[3] history cap,
+-- ARGV[4] states that may become in_progress, then per item at 5 + 3i: job id, lease
+--   token, CallSid
+-- Returns a flat list: per item 1, early status JSON or '' ; or 0, '' if this worker no
+-- longer holds the job.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local f = redis.call('HMGET', KEYS[1], 'state', 'lease')
-local allowed = false
-for s in string.gmatch(ARGV[7], '[^,]+') do if s == f[1] then allowed = true end end
-if not allowed or f[2] ~= ARGV[2] then return {0, ''} end
-redis.call('HSET', KEYS[1], 'state', 'in_progress', 'call_sid', ARGV[3], 'dial_mark', ARGV[3],
-  'updated', now)
-redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('SET', KEYS[5], ARGV[1], 'EX', tonumber(ARGV[5]))
-local last = redis.call('LINDEX', KEYS[3], -1)
-if last then
-  local a = cjson.decode(last)
-  a.sid = ARGV[3]
-  redis.call('LSET', KEYS[3], -1, cjson.encode(a))
+local wait_ms = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+local sources = {}
+for s in string.gmatch(ARGV[4], '[^,]+') do sources[s] = true end
+local out = {}
+local n = (#ARGV - 4) / 3
+for i = 0, n - 1 do
+  local id, lease, sid = ARGV[5 + 3 * i], ARGV[6 + 3 * i], ARGV[7 + 3 * i]
+  local job, hist, att = KEYS[2 + 5 * i], KEYS[3 + 5 * i], KEYS[4 + 5 * i]
+  local call, early_key = KEYS[5 + 5 * i], KEYS[6 + 5 * i]
+  local f = redis.call('HMGET', job, 'state', 'lease')
+  if not sources[f[1]] or f[2] ~= lease then
+    table.insert(out, 0)
+    table.insert(out, '')
+  else
+    redis.call('HSET', job, 'state', 'in_progress', 'call_sid', sid, 'dial_mark', sid,
+      'updated', now)
+    redis.call('ZADD', KEYS[1], now + wait_ms, id)
+    redis.call('SET', call, id, 'EX', ttl)
+    local last = redis.call('LINDEX', att, -1)
+    if last then
+      local a = cjson.decode(last)
+      a.sid = sid
+      redis.call('LSET', att, -1, cjson.encode(a))
+    end
+    redis.call('RPUSH', hist, cjson.encode({s = 'in_progress', at = now, r = sid}))
+    redis.call('LTRIM', hist, -cap, -1)
+    local early = redis.call('GET', early_key)
+    if early then redis.call('DEL', early_key) else early = '' end
+    table.insert(out, 1)
+    table.insert(out, early)
+  end
 end
-redis.call('RPUSH', KEYS[2], cjson.encode({s = 'in_progress', at = now, r = ARGV[3]}))
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
-local early = redis.call('GET', KEYS[6])
-if early then redis.call('DEL', KEYS[6]) else early = '' end
-return {1, early}
+return out

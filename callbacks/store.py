@@ -313,27 +313,33 @@ class CallbackStore:
     ) -> tuple[bool, dict[str, str] | None]:
         """dialling -> in_progress with the carrier's CallSid. Returns (False, None) if the
         lease was lost; else (True, the final status that arrived before this, if any)."""
+        [result] = await self.mark_started_many([(job_id, lease, call_sid)])
+        return result
+
+    async def mark_started_many(
+        self, items: Sequence[tuple[str, str, str]]
+    ) -> list[tuple[bool, dict[str, str] | None]]:
+        """`mark_started` for several (job id, lease, CallSid) in one script call (one
+        round trip); results in the same order. Each item is checked on its own."""
+        if not items:
+            return []
         k = self.keys
-        reply: list[Any] = await self._started(
-            keys=[
-                *self._job_keys(job_id)[:2],
-                k.cb_attempts(job_id),
-                k.cb_leases(),
-                k.cb_call(call_sid),
-                k.cb_early(call_sid),
-            ],
-            args=[
-                job_id,
-                lease,
-                call_sid,
-                int(self.limits.call_timeout_s * 1000),
-                CALL_KEY_TTL_S,
-                HISTORY_CAP,
-                sources_of(JobState.IN_PROGRESS),
-            ],
-        )
-        ok, early = bool(int(reply[0])), str(reply[1])
-        return ok, (json.loads(early) if ok and early else None)
+        keys = [k.cb_leases()]
+        args: list[str | int] = [
+            int(self.limits.call_timeout_s * 1000),
+            CALL_KEY_TTL_S,
+            HISTORY_CAP,
+            sources_of(JobState.IN_PROGRESS),
+        ]
+        for job_id, lease, call_sid in items:
+            keys += [*self._job_keys(job_id), k.cb_call(call_sid), k.cb_early(call_sid)]
+            args += [job_id, lease, call_sid]
+        reply: list[Any] = await self._started(keys=keys, args=args)
+        results: list[tuple[bool, dict[str, str] | None]] = []
+        for i in range(len(items)):
+            ok, early = bool(int(reply[2 * i])), str(reply[2 * i + 1])
+            results.append((ok, json.loads(early) if ok and early else None))
+        return results
 
     async def park_early_status(self, call_sid: str, status: str, answered_by: str | None) -> bool:
         """Keep a final status that beat the dial's recording (the recording applies it).
