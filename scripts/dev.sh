@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 SYSTEM_PACKAGES=(python3-venv python3-dev gcc espeak-ng sox redis-server)
+TEST_PACKAGES=(chromium)  # the wallboard browser test
 
 missing_system_packages() {
   local missing=()
-  for pkg in "${SYSTEM_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   echo "${missing[@]:-}"
@@ -22,7 +23,7 @@ missing_system_packages() {
 ensure_system() {
   command -v dpkg-query >/dev/null 2>&1 || return 0
   local missing
-  missing=$(missing_system_packages)
+  missing=$(missing_system_packages "$@")
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: $missing" >&2
@@ -52,12 +53,12 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
   run)
-    ensure_system
+    ensure_system "${SYSTEM_PACKAGES[@]}"
     ensure_venv
     exec "$VENV/bin/hotline" serve "$@"
     ;;
   test)
-    ensure_system
+    ensure_system "${SYSTEM_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     ensure_venv
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
