@@ -3,7 +3,7 @@
     install_call_webhooks(app)
 
 sets `ivr.appkeys.AFTER_CALL` (the survey and complaint hook run when an agent hangs up),
-adds /survey/* and /voice/outbound* routes, and the comment transcriber with its
+adds /survey/*, /voice/outbound* and POST /api/v1/cases routes, and the comment transcriber with its
 cleanup. Needs the app's FLOW_DEPS, ROUTER, CALLBACKS and SCHEDULER (filled by the other
 contexts) at request time only.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from callbacks.case_api import case_routes
 from callbacks.outbound_calls import outbound_routes
 from callbacks.survey_calls import (
     TRANSCRIBER,
@@ -32,3 +33,4 @@ def install_call_webhooks(app: web.Application, *, transcribe: Transcribe | None
     app.cleanup_ctx.append(transcriber_context)
     app.add_routes(survey_routes())
     app.add_routes(outbound_routes())
+    app.add_routes(case_routes())  # POST /api/v1/cases: an agent's complaint disposition

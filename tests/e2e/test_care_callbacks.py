@@ -8,14 +8,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from types import MappingProxyType
+from typing import Any
 
+import aiohttp
 import pytest
 
 from callbacks.jobs import JobState, ms_to_dt
 from callbacks.windows import customer_window, may_dial
 from emulator import AgentPhone, CallerScript, CustomerPhone
 from tests.e2e import test_surveys
-from tests.e2e.test_surveys import CALLER, HOTLINE, CareLine, until
+from tests.e2e.test_surveys import AGENT_TOKEN, CALLER, HOTLINE, CareLine, until
 
 care_line = test_surveys.care_line  # the fixture: service + emulator + care API token
 
@@ -179,3 +181,42 @@ async def test_a_busy_line_is_retried_inside_the_calling_window(care_line: CareL
     assert retry_at - attempted > dt.timedelta(hours=12)
     assert not may_dial(attempted + backoff, window, min_left)
     assert line.emu.errors == []
+
+
+async def test_an_agent_disposition_opens_a_complaint_case_once(care_line: CareLine) -> None:
+    line = care_line
+    line.emu.register_agent(AgentPhone(number="+15550100002", answer_after=1, handle_time=10))
+    await line.router.login("a02", ready=True)
+    call = await line.emu.place_inbound_call(
+        voice_url=line.voice_url,
+        from_=CALLER,
+        to=HOTLINE,
+        script=CallerScript.of(["2", "0", "5", "1"], record_seconds=0),
+    )
+    await call.wait_finished(40)
+    status, body = await line.api("GET", "/api/v1/cases")
+    assert body["items"] == []  # a happy caller on a general call: no case yet
+
+    async def post(payload: dict[str, object], token: str = AGENT_TOKEN) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{line.base}/api/v1/cases", json=payload, headers=headers) as resp,
+        ):
+            return resp.status, await resp.json()
+
+    status, body = await post({"call_sid": call.sid, "note": "wants the fee refunded"})
+    assert status == 201, body
+    case = body["case"]
+    assert (case["kind"], case["queue"], case["agent"]) == ("complaint", "general", "a02")
+    assert case["phone"] == CALLER and body["follow_up"]["kind"] == "complaint_follow_up"
+    again = await post({"call_sid": call.sid})
+    assert again[0] == 201 and again[1]["case"]["id"] == case["id"]  # once per call
+    status, body = await line.api("GET", "/api/v1/cases")
+    assert [c["id"] for c in body["items"]] == [case["id"]]
+    assert (await post({"call_sid": "CA" + "0" * 32}))[0] == 404
+    assert (await post({"call_sid": "nope", "kind": "rude"}))[1]["fields"].keys() == {
+        "call_sid",
+        "kind",
+    }
+    assert (await post({"call_sid": call.sid}, token="wrong"))[0] == 401

@@ -47,6 +47,7 @@ from tests.twilio_signing import signature
 CALLER = "+8613812345678"
 HOTLINE = "+8640012345"
 CARE_TOKEN = "care-e2e-token-0123456789abcdef"
+AGENT_TOKEN = "agent-e2e-token-0123456789abcdef"
 A02 = "+15550100002"
 C01 = "+15550100101"
 OPEN_FOR = dt.timedelta(minutes=10)  # the calling window closes this long after the test starts
@@ -144,7 +145,7 @@ async def care_line(
         redis_url=redis_url,
         key_prefix=key_prefix,
         twilio_api_base=emu.public_url,
-        api_tokens={CARE_TOKEN: "care"},
+        api_tokens={CARE_TOKEN: "care", AGENT_TOKEN: "agent"},
         json_logs=False,
     )
     config = fast_wrap_up(with_calendar(load_config(CONFIG_DIR), open_=True))
