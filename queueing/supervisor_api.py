@@ -240,8 +240,13 @@ async def stats_stream(request: web.Request) -> web.StreamResponse:
                 checked = time.monotonic()
                 if await read_session(request) is None:
                     break  # signed out or expired: end the stream
-    except (ConnectionResetError, TimeoutError):
+    except ConnectionResetError:
         pass
+    except TimeoutError:
+        # the client stopped reading: drop the connection, buffered bytes and all
+        # (a graceful close would wait for the same client to read them)
+        if request.transport is not None:
+            request.transport.abort()
     finally:
         broadcaster.unsubscribe(sub)
     return response

@@ -15,6 +15,7 @@ from queueing.supervisor_api import CLIENT_QUEUE_MAX, StatsBroadcaster, metrics_
 from tests.supervisors.conftest import (
     VIEWER_TOKEN,
     ServiceFactory,
+    broadcaster,
     sign_in,
     store_of,
     sup_stats,
@@ -196,3 +197,73 @@ async def test_metrics_text_is_valid_with_no_traffic(service: ServiceFactory) ->
     figures = await sup_stats(client).figures()
     families = {f.name for f in text_string_to_metric_families(metrics_text(figures).decode())}
     assert {"hotline_queue_waiting", "hotline_agents", "hotline_queue_offered"} <= families
+
+
+async def test_resume_on_another_process(service: ServiceFactory) -> None:
+    """Two service instances on one Redis (two workers behind a balancer): an id from one
+    resumes on the other, because event ids are Redis-clock seconds."""
+    first = await service()
+    second = await service()
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    resp = await first.get("/api/v1/stats/stream", headers=headers)
+    seen, _ = await _read_event(resp)
+    resp.close()
+    await store_of(first).join("CAmoved", "general", info=CALLER)
+    resp2 = await second.get(
+        "/api/v1/stats/stream", headers={**headers, "Last-Event-ID": str(seen)}
+    )
+    while True:
+        event_id, figures = await _read_event(resp2)
+        assert event_id > seen
+        if figures["queues"]["general"]["waiting"] == 1:
+            break
+    resp2.close()
+
+
+async def test_a_stalled_http_client_is_cut_off(
+    service: ServiceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real connection that never reads: its queue fills, it is dropped, and the blocked
+    write gives up after WRITE_TIMEOUT_S (shortened here) and aborts the connection:
+    nothing piles up for it."""
+    import contextlib
+    import socket
+
+    from queueing import supervisor_api
+
+    monkeypatch.setattr(supervisor_api, "WRITE_TIMEOUT_S", 1.0)
+    client = await service()
+    b = broadcaster(client)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (client.host, client.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(
+        f"GET /api/v1/stats/stream HTTP/1.1\r\nHost: {client.host}\r\n"
+        f"Authorization: Bearer {VIEWER_TOKEN}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    for _ in range(500):
+        if b.subscribers:
+            break
+        await asyncio.sleep(0.01)
+    (sub,) = b.subscribers
+    big = {**(await sup_stats(client).figures()), "pad": "x" * 256_000}
+    for i in range(2000):  # the app's own ticks publish too
+        if sub.dropped:
+            break
+        b.publish(10**12 + i, big)
+        await asyncio.sleep(0.01)
+    assert sub.dropped and sub not in b.subscribers and b.dropped_total >= 1
+    # the handler is stuck writing to this client; past WRITE_TIMEOUT_S it aborts the
+    # connection, so reading now ends (after the bytes already in flight) instead of
+    # receiving a live stream
+    await asyncio.sleep(2.5)
+    received = 0
+    async with asyncio.timeout(10):
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := await reader.read(1 << 20):
+                received += len(chunk)
+    assert received < (CLIENT_QUEUE_MAX + 40) * len(json.dumps(big))
+    writer.close()
