@@ -23,6 +23,7 @@ a complaint case with its 24 h follow-up when the agent hangs up, whatever the s
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
 import re
@@ -58,7 +59,8 @@ SOLVED_KEYS = {"1": True, "2": False}
 _SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
-Transcribe = Callable[[str], Any]  # url -> text (or an awaitable of it); None: nothing heard
+# url (, lang=) -> text, or an awaitable of it; None: not transcribed
+Transcribe = Callable[..., Any]
 
 
 # --- the state carried in the action URLs ----------------------------------------------
@@ -227,8 +229,10 @@ def _retry_message(request: web.Request, lang: str, digits: str | None) -> str:
 # --- background transcription of comments -------------------------------------------------
 class CommentTranscriber:
     """Transcribes recorded comments off the request path and stores the text with the
-    answer. `transcribe` defaults to `ivr.voice.transcribe_recording` when that exists
-    (the speech work exposes it); without it comments keep only their recording URL."""
+    answer. `transcribe` defaults to `ivr.voice.transcribe_recording(url, lang=)` (offline
+    vosk, resolved at each comment so the speech service can come and go); it is given
+    the survey's language when it takes `lang`. Without it, or when it returns None (no
+    model for the language, no capacity), the comment keeps only its recording URL."""
 
     def __init__(self, transcribe: Transcribe | None = None) -> None:
         self.transcribe = transcribe  # None: ivr.voice.transcribe_recording, if it exists
@@ -238,29 +242,33 @@ class CommentTranscriber:
         if self.transcribe is not None:
             return self.transcribe
         try:
-            from ivr import voice  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
+            # by name: the speech work owns ivr.voice; no import-time dependency on it
+            voice = importlib.import_module("ivr.voice")
+        except Exception:  # absent, or broken mid-edit: comments keep their recording
+            log.warning("ivr.voice not importable; comment not transcribed", exc_info=True)
             return None
         found = getattr(voice, "transcribe_recording", None)
         return found if callable(found) else None
 
-    def submit(self, app: web.Application, surveyed: str, url: str) -> bool:
+    def submit(self, app: web.Application, surveyed: str, url: str, lang: str) -> bool:
         transcribe = self.resolve()
         if transcribe is None:
             return False
-        task = asyncio.create_task(self._run(app, transcribe, surveyed, url))
+        task = asyncio.create_task(self._run(app, transcribe, surveyed, url, lang))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
     async def _run(
-        self, app: web.Application, transcribe: Transcribe, surveyed: str, url: str
+        self, app: web.Application, transcribe: Transcribe, surveyed: str, url: str, lang: str
     ) -> None:
         try:
+            takes_lang = "lang" in inspect.signature(transcribe).parameters
+            args: dict[str, str] = {"lang": lang} if takes_lang else {}
             if inspect.iscoroutinefunction(transcribe):
-                text = await transcribe(url)
+                text = await transcribe(url, **args)
             else:
-                text = await asyncio.to_thread(transcribe, url)
+                text = await asyncio.to_thread(transcribe, url, **args)
                 if inspect.isawaitable(text):
                     text = await text
         except Exception:
@@ -269,6 +277,10 @@ class CommentTranscriber:
         if isinstance(text, str) and text.strip():
             await app[CALLBACKS].surveys.add_comment(surveyed, text=text.strip())
             log.info("comment transcribed", extra={"call_sid": surveyed})
+        else:
+            log.info(
+                "comment not transcribed (no model or nothing heard)", extra={"call_sid": surveyed}
+            )
 
     async def drain(self) -> None:
         if self._tasks:
@@ -360,7 +372,7 @@ async def comment_answer(request: web.Request, params: Mapping[str, str]) -> web
             call.surveyed, url=record.recording_url
         )
         queued = stored and request.app[TRANSCRIBER].submit(
-            request.app, call.surveyed, record.recording_url
+            request.app, call.surveyed, record.recording_url, prompts.language
         )
         log.info(
             "survey comment recorded",

@@ -297,7 +297,11 @@ async def test_a_recorded_comment_is_stored_and_transcribed_in_the_background(
     line = care_line
     fetched: list[int] = []
 
-    async def transcribe(url: str) -> str:
+    languages: list[str | None] = []
+
+    async def transcribe(url: str, *, lang: str | None = None) -> str:
+        # the shape of ivr.voice.transcribe_recording(url, lang=)
+        languages.append(lang)
         async with aiohttp.ClientSession() as http, http.get(url) as resp:
             audio = await resp.read()
         fetched.append(len(audio))
@@ -325,6 +329,7 @@ async def test_a_recorded_comment_is_stored_and_transcribed_in_the_background(
     [answer] = body["items"]
     assert answer["comment_text"] == "the adviser was very helpful"
     assert answer["comment_url"].startswith(line.emu.public_url) and fetched
+    assert languages == ["en"]
     assert (answer["score"], answer["solved"]) == (5, True)
     status, body = await line.api("GET", "/api/v1/cases")
     assert body["items"] == []  # a good score opens no case
