@@ -191,6 +191,17 @@
 
   async function callBack(c, button) {
     button.disabled = true;
+    // another supervisor may have scheduled it already: look before adding a second call
+    const live = "scheduled,retry_scheduled,dialling,in_progress";
+    const q = await fetch("/api/v1/callbacks?limit=5&status=" + live + "&phone=" + encodeURIComponent(c.phone),
+      { credentials: "same-origin" });
+    if (q.ok && (await q.json()).items.length) {
+      scheduled.add(c.call_sid);
+      sessionStorage.setItem("hl-scheduled", JSON.stringify([...scheduled]));
+      button.textContent = "Scheduled";
+      $("cb-message").textContent = "A callback to " + c.number + " is already scheduled.";
+      return;
+    }
     const r = await fetch("/api/v1/callbacks", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },

@@ -134,3 +134,40 @@ async def test_wallboard_live_in_chromium(service: ServiceFactory, tmp_path: Pat
     assert job["kind"] == "queue_callback" and job["queue"] == "general"
     assert job["status"] == "scheduled" and "CAbrowser0" in job["note"]
     (SHOTS / "latency.json").write_text(json.dumps({"update_latency_s": latencies}))
+
+
+async def test_a_second_click_does_not_schedule_twice(
+    service: ServiceFactory, tmp_path: Path
+) -> None:
+    """Two wallboards: the second supervisor's click finds the callback already scheduled."""
+    client: Any = await service()
+    base = f"http://{client.host}:{client.port}"
+    store = store_of(client)
+    await store.join("CAtwice", "general", info={"caller": "+15551239999"})
+    await store.leave("CAtwice")
+    bearer = {"Authorization": f"Bearer {CARE_TOKEN}"}
+    created = await client.post(
+        "/api/v1/callbacks",
+        json={"phone": "+15551239999", "queue": "general", "kind": "queue_callback"},
+        headers=bearer,
+    )
+    assert created.status == 201
+    async with chromium(tmp_path / "profile") as page:
+        await page.send("Page.navigate", url=f"{base}/login")
+        await page.wait_for(
+            "document.readyState === 'complete' && !!document.getElementById('user')"
+        )
+        await page.eval(
+            "document.getElementById('user').value = 'sup';"
+            f"document.getElementById('password').value = {json.dumps(SUP_PASSWORD)};"
+            "document.getElementById('sign-in').click(); true"
+        )
+        await page.wait_for("!!document.querySelector('button.callback[data-call=CAtwice]')")
+        await page.eval(
+            "document.querySelector('button.callback[data-call=CAtwice]').click(); true"
+        )
+        await page.wait_for(
+            "document.getElementById('cb-message').textContent.includes('already scheduled')"
+        )
+    jobs = await (await client.get("/api/v1/callbacks?phone=%2B15551239999", headers=bearer)).json()
+    assert len(jobs["items"]) == 1
