@@ -98,3 +98,19 @@ def test_check_config_validates_users_yaml(tmp_path: Path) -> None:
     assert main(["check-config", "--dir", str(tmp_path / "c")]) == 0
     (tmp_path / "c" / "users.yaml").write_text("users:\n  ann: {role: boss}\n")
     assert main(["check-config", "--dir", str(tmp_path / "c")]) == 2
+
+
+def test_cli_report_writes_the_files(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    redis_url: str,
+    key_prefix: str,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("HOTLINE_KEY_PREFIX", key_prefix)  # empty: nothing is written
+    assert main(["report", "--month", "2026-10", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "report written to" in out and "days without call statistics: 31" in out
+    assert (tmp_path / "report-2026-10" / "index.html").exists()
+    assert (tmp_path / "report-2026-10" / "kpis.csv").exists()
