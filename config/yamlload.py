@@ -98,8 +98,11 @@ def load_yaml_text(text: str, file: str) -> Any:
         raise ConfigError([ConfigIssue(file, line, "", f"YAML syntax: {exc.problem}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue(file, None, "", f"YAML syntax: {exc}")]) from None
-    if node is None:
-        return LocatedMap()
+    if node is None:  # an empty file: an empty mapping, so each missing field is reported
+        empty = LocatedMap()
+        empty.line = 1
+        empty.key_lines = {}
+        return empty
     builder = _Builder(file)
     try:
         value = builder.build(node, "")

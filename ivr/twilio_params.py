@@ -10,8 +10,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-_DIGITS = re.compile(r"^[0-9*#w]{0,64}$")
+# \Z, not $: "$" also matches before a final newline ("CA...\n" would pass)
+_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}\Z")
+_DIGITS = re.compile(r"^[0-9*#w]{0,64}\Z")
 CALL_STATUSES = frozenset(
     {
         "queued",
@@ -123,5 +124,6 @@ def parse_status(form: Mapping[str, str]) -> StatusEvent:
     return StatusEvent(
         call=parse_call(form),
         duration_s=_int(form, "CallDuration"),
-        sequence=int(raw_seq) if raw_seq and raw_seq.isdigit() else None,
+        # isascii: str.isdigit() is also true for "²", which int() refuses
+        sequence=int(raw_seq) if raw_seq and raw_seq.isascii() and raw_seq.isdigit() else None,
     )
