@@ -29,11 +29,11 @@ def webhook_table(one: dict[str, Any]) -> list[str]:
     bare = one["bare"]
     lines = [
         "| endpoint (one process) | req/s | ratio to bare | target | p50 ms | p99 ms | "
-        "server CPU us/request | errors |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "server CPU us/request | worker RSS MB | errors |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
         f"| bare handler (baseline: fixed TwiML, no work) | {bare['rps']:.0f} | 1.00 | | "
         f"{_ms(bare['p50_us'])} | {_ms(bare['p99_us'])} | {bare['cpu_us_per_request']:.0f} | "
-        f"{bare['errors']} |",
+        f"{bare.get('worker_rss_mb', '')} | {bare['errors']} |",
     ]
     for name, label in (("voice", "POST /voice (new call)"), ("ivr", "POST /ivr/{node} (step)")):
         r = one[name]
@@ -42,7 +42,7 @@ def webhook_table(one: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {label} | {r['rps']:.0f} | {ratio:.3f} | >= {THROUGHPUT_TARGET}: "
             f"{_ok(ratio >= THROUGHPUT_TARGET)} | {_ms(r['p50_us'])} | {_ms(r['p99_us'])} | "
-            f"{cpu:.0f} ({cpu / cpu_bare:.1f}x bare) | "
+            f"{cpu:.0f} ({cpu / cpu_bare:.1f}x bare) | {r.get('worker_rss_mb', '')} | "
             f"{r['errors']} |"
         )
     return lines
@@ -84,6 +84,43 @@ def scale_table(one: dict[str, Any], two: dict[str, Any]) -> list[str]:
             f"| {label} | {a['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {target} | "
             f"{_ms(b['p99_us'])} |"
         )
+    return lines
+
+
+def queue_table(q: dict[str, Any], bare: dict[str, Any], rate: dict[str, Any]) -> list[str]:
+    lines = [
+        f"One process; {q['queues']} queues, {q['agents']} agents logged in (not ready), "
+        f"{q['waiting']} callers waiting, spread over the queues (bench/webhook_bench.py "
+        "generates the configuration from the demo one). The hold loop is Twilio's `waitUrl` "
+        "(`POST /queue/hold`: position, estimated wait, callback offer); the statistics "
+        "endpoint is `GET /api/v1/stats` (bearer token). Baseline: the same run's bare handler.",
+        "",
+        "| endpoint | wrk connections | req/s | ratio to bare | p50 ms | p99 ms | server CPU "
+        "us/request | Redis CPU us/request | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in (("hold", "POST /queue/hold"), ("stats", "GET /api/v1/stats")):
+        r = q[name]
+        lines.append(
+            f"| {label} | {r['connections']} | {r['rps']:.1f} | {r['rps'] / bare['rps']:.4f} | "
+            f"{_ms(r['p50_us'])} | {_ms(r['p99_us'])} | {r['cpu_us_per_request']:.0f} | "
+            f"{r.get('redis_cpu_us_per_request', 0):.0f} | {r['errors']} |"
+        )
+    lines += [
+        "",
+        "| endpoint, constant rate at half its max | rate req/s | p50 ms | p99 ms | "
+        "bare p99 ms (at the IVR rate) | target p99 < 10 ms | bad/errors |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    bare_p99 = rate["bare_ivr"]["p99_ms"]
+    for name, label in (("hold", "POST /queue/hold"), ("stats", "GET /api/v1/stats")):
+        r = q[f"rate_{name}"]
+        bad = r["bad_status"] + r["bad_body"] + r["errors"]
+        lines.append(
+            f"| {label} | {r['rate']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{bare_p99:.2f} | {_ok(r['p99_ms'] < P99_TARGET_MS)} | {bad} |"
+        )
+    lines.append("")
     return lines
 
 
@@ -141,17 +178,14 @@ def render(results: dict[str, Any]) -> str:
             *scale_table(results["one"], results["two"]),
             "",
         ]
-    out += [
-        "## Queue hold loop and statistics endpoint (50 queues, 1,000 agents)",
-        "",
-        "> **Arrives with the queue integration.** When this benchmark was written neither the "
-        "queue-backed hold loop (`waitUrl` with position and estimate from queueing/) nor the "
-        "statistics endpoint was exposed by the service (the IVR-queue integration and the "
-        "supervisor dashboard were in progress). Add them to bench/webhook_bench.py as two more "
-        "`throughput()`/`at_rate()` pairs against the same bare baseline, with a queueing "
-        "configuration of 50 queues and 1,000 agents generated in the benchmark's temp dir.",
-        "",
-    ]
+    out += ["## Queue hold loop and statistics endpoint (50 queues, 1,000 agents)", ""]
+    if "queue" in results:
+        out += queue_table(results["queue"], results["one"]["bare"], results["rate"])
+    else:
+        out += [
+            "> **Arrives with the queue integration**: not measured in this run (`--skip-queue`).",
+            "",
+        ]
     if "profile" in results:
         out += ["## Profile of this run", "", *profile_table(results["profile"]), ""]
     notes = ROOT / "bench" / "notes.md"

@@ -61,6 +61,8 @@ WRK_THREADS = 2
 WRK_CONNECTIONS = 64
 RATE_CONNECTIONS = 64
 POOL_PER_SECOND = {1: 4_000, 2: 7_000}  # pre-signed requests per second of wrk, by workers
+STATS_TOKEN = "bench-stats-token-0123456789"
+BIG_QUEUES, BIG_AGENTS, BIG_WAITING = 50, 1_000, 500
 
 
 # --- requests --------------------------------------------------------------------------
@@ -143,6 +145,8 @@ class Bench:
     prefix: str = field(default_factory=lambda: f"bench:{uuid.uuid4().hex[:8]}:")
     sids: Sids = field(default_factory=Sids)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    config_dir: Path = ROOT / "config"
+    redis_pid: int = 0
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -153,7 +157,8 @@ class Bench:
                 "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                 "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
                 "HOTLINE_KEY_PREFIX": self.prefix,
-                "HOTLINE_CONFIG": str(ROOT / "config"),
+                "HOTLINE_CONFIG": str(self.config_dir),
+                "HOTLINE_API_TOKENS": f"{STATS_TOKEN}:supervisor",
                 "HOTLINE_DATA": str(self.tmp / "var"),
                 "HOTLINE_JSON_LOGS": "true",
                 "PYTHONPATH": str(ROOT),
@@ -191,6 +196,7 @@ def start_redis(bench: Bench) -> Iterator[None]:
         try:
             wait_port(port, proc)
             bench.redis_url, bench.redis_kind = f"redis://127.0.0.1:{port}/0", "redis-server TCP"
+            bench.redis_pid = proc.pid
             yield
         finally:
             proc.terminate()
@@ -256,10 +262,33 @@ def warm_up(bench: Bench, port: int, seconds: float = 2.0) -> None:
     run_wrk(port, write_pool(bench.tmp / "warm.txt", entries), seconds)
 
 
-def run_wrk(port: int, pool_file: Path, duration: float) -> dict[str, Any]:
-    env = dict(os.environ, WRK_POOL=str(pool_file), WRK_THREADS=str(WRK_THREADS))
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory (MB) of the largest worker process under `pid` (or of `pid`)."""
     out = subprocess.run(
-        ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{duration:g}s", "--timeout", "5s",
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
+    best = 0.0
+    for p in [pid, *(int(x) for x in out.split())]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    best = max(best, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return round(best, 1)
+
+
+def run_wrk(
+    port: int,
+    pool_file: Path,
+    duration: float,
+    extra_env: dict[str, str] | None = None,
+    connections: int = WRK_CONNECTIONS,
+) -> dict[str, Any]:
+    env = dict(os.environ, WRK_POOL=str(pool_file), WRK_THREADS=str(WRK_THREADS))
+    env.update(extra_env or {})
+    out = subprocess.run(
+        ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s",
          "-s", str(ROOT / "bench" / "wrk_pool.lua"), f"http://127.0.0.1:{port}"],
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -343,9 +372,11 @@ def throughput(
         cpu_before = tree_cpu_s(pid)
         result = run_wrk(port, pool_file, duration)
         cpu = tree_cpu_s(pid) - cpu_before
+        rss = tree_rss_mb(pid)
     result.update(kind=kind, workers=workers, path=path_qs if kind == "service" else "bare")
     # server CPU per request (all its processes): steadier than req/s on a shared machine
     result["cpu_us_per_request"] = round(cpu / max(1, result["requests"]) * 1e6, 1)
+    result["worker_rss_mb"] = rss
     if result["pool_wrapped"]:
         result["note"] = "pool wrapped: some requests repeated a CallSid (raise POOL_PER_SECOND)"
     print(
@@ -401,6 +432,130 @@ def at_rate(bench: Bench, kind: str, path_qs: str, rate: float, duration: float)
     return summary
 
 
+# --- the queue's hold loop and the statistics endpoint, 50 queues and 1,000 agents --------
+def big_config(bench: Bench) -> Path:
+    """The demo configuration with 46 more queues (50) and 992 more agents (1,000)."""
+    import yaml
+
+    target = bench.tmp / "config-big"
+    if target.exists():
+        return target
+    shutil.copytree(ROOT / "config", target)
+    data = yaml.safe_load((target / "queues.yaml").read_text(encoding="utf-8"))
+    queues: dict[str, Any] = data["queues"]
+    agents: dict[str, Any] = data["agents"]
+    for i in range(BIG_QUEUES - len(queues)):
+        queues[f"q{i:02d}"] = {"calendar": "bank", "skills": {f"s{i:02d}": 1}, "priority": 2}
+    extra = [f"s{i:02d}" for i in range(BIG_QUEUES - 4)] + ["general", "cards", "complaints"]
+    for i in range(BIG_AGENTS - len(agents)):
+        skills = {extra[(i + k * 17) % len(extra)]: 1 + k for k in range(3)}
+        agents[f"b{i:04d}"] = {
+            "name": f"Bench Agent {i}",
+            "phone": f"+1555{2000000 + i:07d}",
+            "skills": skills,
+            "token": f"bench-agent-token-{i:04d}-{uuid.uuid4().hex[:8]}",
+        }
+    (target / "queues.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return target
+
+
+async def prepare_queues(bench: Bench, config_dir: Path) -> list[tuple[str, str]]:
+    """1,000 agents logged in (not ready, so nobody is paired away) and BIG_WAITING callers
+    waiting across the 50 queues; returns (sid, queue)."""
+    from config.loader import load_config
+    from queueing.store import QueueStore
+
+    queues_cfg = load_config(config_dir).queues
+    client = aioredis.Redis.from_url(bench.redis_url, decode_responses=True)
+    try:
+        store = QueueStore(client, Keys(prefix=bench.prefix), queues_cfg)
+        await store.sync_clock()
+        for agent in queues_cfg.agents:
+            await store.login(agent, ready=False)
+        names = list(queues_cfg.queues)
+        waiting: list[tuple[str, str]] = []
+        for sid in bench.sids.take(BIG_WAITING):
+            queue = names[len(waiting) % len(names)]
+            await store.join(sid, queue, info={"caller": "+8613812345678"}, pair=False)
+            waiting.append((sid, queue))
+        return waiting
+    finally:
+        await client.aclose()
+
+
+def queue_and_stats(bench: Bench, duration: float, rate_duration: float) -> dict[str, Any]:
+    """Max throughput (wrk) and latency at half of it for POST /queue/hold (the hold loop:
+    position and estimate) and GET /api/v1/stats, 50 queues and 1,000 agents, one process."""
+    asyncio.run(flush(bench))
+    saved, bench.config_dir = bench.config_dir, big_config(bench)
+    results: dict[str, Any] = {}
+    try:
+        with server(bench, "service", 1, "service-queue.log") as (port, pid):
+            waiting = asyncio.run(prepare_queues(bench, bench.config_dir))
+            hold = [
+                signed(f"/queue/hold?lang=en&q={queue}", call_params(sid)) for sid, queue in waiting
+            ]
+            asyncio.run(check_answers(port, hold[:3], "<Response>"))
+            warm_up(bench, port)
+            hold_file = write_pool(bench.tmp / "hold.txt", hold)
+            stats_file = write_pool(bench.tmp / "stats.txt", [("/api/v1/stats", "", "")])
+            get_env = {"WRK_METHOD": "GET", "WRK_AUTH": f"Bearer {STATS_TOKEN}"}
+            # the statistics endpoint answers in tens of ms: few connections, or every request
+            # would wait behind 63 others past wrk's timeout
+            for name, pool_file, env, conns, raw, expect in (
+                ("hold", hold_file, None, WRK_CONNECTIONS, raw_requests(hold, port), b"<Response>"),
+                ("stats", stats_file, get_env, 4, [stats_request(port)], b"{"),
+            ):
+                before = tree_cpu_s(pid)
+                redis_before = tree_cpu_s(bench.redis_pid) if bench.redis_pid else 0.0
+                r = run_wrk(port, pool_file, duration, env, connections=conns)
+                n = max(1, r["requests"])
+                r["cpu_us_per_request"] = round((tree_cpu_s(pid) - before) / n * 1e6, 1)
+                if bench.redis_pid:
+                    redis_cpu = tree_cpu_s(bench.redis_pid) - redis_before
+                    r["redis_cpu_us_per_request"] = round(redis_cpu / n * 1e6, 1)
+                r["worker_rss_mb"] = tree_rss_mb(pid)
+                r["connections"] = conns
+                r.pop("pool_wrapped", None)  # the hold loop repeats by design
+                results[name] = r
+                print(
+                    f"  service-1w-{name:10s} {r['rps']:9.0f} req/s  p50 "
+                    f"{r['p50_us'] / 1000:6.2f} ms  p99 {r['p99_us'] / 1000:6.2f} ms  "
+                    f"cpu {r['cpu_us_per_request']:6.0f} us/req  redis cpu "
+                    f"{r.get('redis_cpu_us_per_request', 0):6.0f} us/req  errors {r['errors']}",
+                    flush=True,
+                )
+                time.sleep(1.0)  # let the server drain before the constant-rate run
+                rate = max(1, round(r["rps"] / 2))
+                count = int(rate * rate_duration) + 1
+                reqs = (raw * (count // len(raw) + 1))[:count]
+                rr = asyncio.run(
+                    constant_rate(
+                        "127.0.0.1", port, reqs, rate=rate, duration_s=rate_duration,
+                        connections=min(conns, RATE_CONNECTIONS), expect=expect,
+                    )
+                )  # fmt: skip
+                summary = rate_summary(rr)
+                results[f"rate_{name}"] = summary
+                print(
+                    f"  service-rate-{name:9s} at {rate:7.0f}/s: p50 {summary['p50_ms']:6.2f} ms"
+                    f"  p99 {summary['p99_ms']:6.2f} ms  bad "
+                    f"{summary['bad_status'] + summary['bad_body']}  errors {summary['errors']}",
+                    flush=True,
+                )
+    finally:
+        bench.config_dir = saved
+    results.update(queues=BIG_QUEUES, agents=BIG_AGENTS, waiting=BIG_WAITING)
+    return results
+
+
+def stats_request(port: int) -> bytes:
+    return (
+        f"GET /api/v1/stats HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {STATS_TOKEN}\r\n\r\n"
+    ).encode()
+
+
 def profile(bench: Bench, duration: float) -> dict[str, Any]:
     """pyinstrument over one in-process service while wrk drives /voice then /ivr."""
     asyncio.run(flush(bench))
@@ -449,7 +604,14 @@ def profile(bench: Bench, duration: float) -> dict[str, Any]:
         (r for r in rows if str(r["function"]).rsplit("(", 1)[-1].rstrip(")") in interesting),
         key=lambda r: -float(r["cum_pct"]),
     )[:30]
-    return {"self": by_self, "cumulative": by_cum, "samples_s": round(total, 2)}
+    from importlib.metadata import version
+
+    return {
+        "self": by_self,
+        "cumulative": by_cum,
+        "samples_s": round(total, 2),
+        "tool_version": version("pyinstrument"),
+    }
 
 
 def _short(filename: str) -> str:
@@ -487,6 +649,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--profile", action="store_true", help="also profile with pyinstrument")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-queue", action="store_true")
+    parser.add_argument("--only-queue", action="store_true", help="only the queue section")
     parser.add_argument("--profile-only", action="store_true", help="only the profile")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -506,6 +670,10 @@ def main() -> int:
                 "connections": WRK_CONNECTIONS,
                 "duration_s": d,
             }
+            if args.only_queue:
+                results["queue"] = queue_and_stats(bench, d, args.rate_duration)
+                print(json.dumps(results["queue"], indent=1))
+                return 0
             if args.profile_only:
                 results["profile"] = profile(bench, d)
                 print(json.dumps(results["profile"], indent=1))
@@ -531,6 +699,9 @@ def main() -> int:
                     "voice": throughput(bench, "service", 2, VOICE, d),
                     "ivr": throughput(bench, "service", 2, IVR, d),
                 }
+            if not args.skip_queue:
+                print("queue hold loop and statistics (50 queues, 1,000 agents):", flush=True)
+                results["queue"] = queue_and_stats(bench, d, args.rate_duration)
             if args.profile:
                 print(
                     "profile (pyinstrument, one in-process service, /voice then /ivr):", flush=True
