@@ -56,6 +56,18 @@ def day_start_ms(day: str) -> int:
     return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
 
 
+def json_safe(value: Any) -> Any:
+    """The value with every non-finite float replaced by None (JSON has no inf or NaN;
+    an undefined figure is null, as DESIGN.md's ratios with an empty denominator)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _finite(value: float | None, digits: int = 1) -> float | None:
     if value is None or not math.isfinite(value):
         return None
@@ -258,7 +270,7 @@ class SupervisorStats:
         abandoned = await self._abandoned_today(now_ms, today)
         history = await self._history(today, intervals, rows, names)
         hist = await self.wait_histogram(today)
-        return {
+        result: dict[str, Any] = {
             "at_ms": now_ms,
             "day": today,
             "thresholds": {"amber_s": self.config.amber_s, "red_s": self.config.red_s},
@@ -282,6 +294,8 @@ class SupervisorStats:
             "history": history,
             "wait_histogram": hist,
         }
+        safe: dict[str, Any] = json_safe(result)
+        return safe
 
     async def _interval_rows(
         self, names: Sequence[str], intervals: Sequence[int], current: int

@@ -78,3 +78,10 @@ def test_redact_masks_for_viewers() -> None:
     }
     assert "phone" not in redact(figures, "viewer")["abandoned_today"][0]
     assert redact(figures, "supervisor")["abandoned_today"][0]["phone"] == "+15550002222"
+
+
+def test_json_safe_turns_non_finite_numbers_into_null() -> None:
+    from queueing.supervisor_stats import json_safe
+
+    raw = {"a": float("inf"), "b": [1.5, float("nan")], "c": {"d": -float("inf"), "e": 2}}
+    assert json_safe(raw) == {"a": None, "b": [1.5, None], "c": {"d": None, "e": 2}}
