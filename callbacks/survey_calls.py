@@ -368,9 +368,17 @@ async def comment_answer(request: web.Request, params: Mapping[str, str]) -> web
     r, prompts, call = _context(request)
     record = parse_record(params)
     if record.recording_url:
-        stored = await request.app[CALLBACKS].surveys.add_comment(
-            call.surveyed, url=record.recording_url
-        )
+        try:
+            stored = await request.app[CALLBACKS].surveys.add_comment(
+                call.surveyed, url=record.recording_url
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.error(
+                "survey comment NOT stored: %s; recover it from the recording",
+                type(exc).__name__,
+                extra={"call_sid": call.surveyed, "recording_url": record.recording_url},
+            )
+            return twiml(thanks(r, prompts))
         queued = stored and request.app[TRANSCRIBER].submit(
             request.app, call.surveyed, record.recording_url, prompts.language
         )
