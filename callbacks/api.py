@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from callbacks.appkeys import CALLBACKS
+from callbacks.erasure import erase_handler
 from callbacks.jobs import JobKind, JobState, dt_to_ms, ms_to_dt
 from callbacks.phone import InvalidPhone, parse_e164
 from callbacks.service import AgentOutcome, CallbackRequest, CallbackService, NoWindow
@@ -521,6 +522,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/v1/dnc", dnc_add),
         web.post("/api/v1/dnc/import", dnc_import),
         web.delete("/api/v1/dnc/{phone}", dnc_remove),
+        web.delete("/api/v1/customers/{phone}", erase_handler),
         web.get("/api/v1/surveys", list_surveys),
         web.get("/api/v1/surveys/stats", survey_stats),
         web.get("/api/v1/cases", list_cases),
