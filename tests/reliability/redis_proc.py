@@ -26,6 +26,7 @@ class RedisProc:
 
     dir: Path
     fsync: str = "everysec"  # appendfsync: always | everysec | no
+    appendonly: bool = True
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -41,7 +42,7 @@ class RedisProc:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--dir", str(self.dir),
-                "--appendonly", "yes",
+                "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.fsync,
                 "--save", "",
                 "--daemonize", "no",
