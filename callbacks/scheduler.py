@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -133,6 +134,7 @@ class Scheduler:
         self.on_settled = on_settled
         self._slots = asyncio.Semaphore(concurrency)
         self._starts = StartBatcher(store, max_batch=max(batch, 1))
+        self._claimed_at: dict[str, float] = {}  # lease token -> monotonic time of the claim
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -156,7 +158,19 @@ class Scheduler:
             calls_per_second=self.config.calls_per_second,
             burst=self.config.burst,
         )
+        now = time.monotonic()
+        if claims:
+            self._claimed_at[claims[0].lease] = now  # one lease token per claimed batch
+        horizon = now - 2 * self.config.limits.lease_s
+        for lease in [k for k, at in self._claimed_at.items() if at < horizon]:
+            del self._claimed_at[lease]
         return claims
+
+    def _too_late_to_dial(self, claim: Claim) -> bool:
+        """A claim that waited for a dispatch slot past half its lease is not dialled: the
+        lease could expire during the dial and another worker then dial it too."""
+        claimed = self._claimed_at.get(claim.lease)
+        return claimed is not None and (time.monotonic() - claimed > self.config.limits.lease_s / 2)
 
     async def run(self) -> None:
         """Claim and dispatch until stop(); dispatches run concurrently (bounded)."""
@@ -230,6 +244,10 @@ class Scheduler:
                     return
         now = ms_to_dt(claim.claimed_ms)
         if not await self._inside_window(claim, now):
+            return
+        if self._too_late_to_dial(claim):
+            log.warning("claim waited past half its lease; put back undialled", extra=extra)
+            await self.store.put_back(job.id, claim.lease, job.due_ms, "lease_too_short")
             return
         try:
             call_sid = await self.dialer.dial(job)

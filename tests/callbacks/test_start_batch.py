@@ -88,3 +88,26 @@ async def test_a_failed_batch_fails_its_waiters_and_the_next_batch_runs(
     )
     assert isinstance(results[0], ConnectionError) and isinstance(results[1], ConnectionError)
     assert results[2:] == [(True, None), (True, None)]
+
+
+async def test_a_claim_that_waits_past_half_its_lease_is_put_back_not_dialled(
+    store: CallbackStore, redis: aioredis.Redis, keys: Keys, calling: CallingConfig
+) -> None:
+    # lease 2 s; each dial holds the only slot 1.2 s, so the second claim waits too long
+    assert calling.limits.lease_s == 2.0
+    dialer = RecordingDialer(redis, keys, hang_before_s=1.2)
+    sched = Scheduler(store, dialer, calling, batch=10, concurrency=1)
+    now = await store.now_ms()
+    first = await store.create(new_job(now - 20, phone="+8613800000201"))
+    second = await store.create(new_job(now - 10, phone="+8613800000202"))
+    assert await sched.run_once() == 2
+    dials = await dialer.dials()
+    assert len(dials) == 1
+    jobs = {j.id: j for j in [await store.get(first.id), await store.get(second.id)] if j}
+    states = sorted(j.state.value for j in jobs.values())
+    assert states == ["in_progress", "scheduled"]
+    waiting = next(j for j in jobs.values() if j.state is JobState.SCHEDULED)
+    assert waiting.attempt == 0 and waiting.id != dials[0]["job"]
+    assert waiting.history[-1].reason == "lease_too_short"
+    assert await sched.run_once() == 1  # claimed afresh, dialled once
+    assert sorted(str(d["job"]) for d in await dialer.dials()) == sorted(jobs)
