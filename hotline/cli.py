@@ -142,6 +142,14 @@ def cmd_call(args: argparse.Namespace) -> int:
     return asyncio.run(call(args, settings, config))
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from hotline.simulate import cmd_simulate as simulate
+
+    settings = _settings()
+    setup_logging(logging.WARNING, json_lines=settings.json_logs)
+    return simulate(args, settings.redis_url, settings.config_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hotline", description="Bank hotline IVR and contact centre"
@@ -172,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     place = sub.add_parser("call", help="place one emulated call and show what the caller hears")
     add_arguments(place)
     place.set_defaults(func=cmd_call)
+    from hotline.simulate import add_arguments as add_simulate_arguments
+
+    simulate = sub.add_parser(
+        "simulate", help="run a seeded load through the emulator and compare with the ideal"
+    )
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
     from hotline.supervisor_cli import add_subcommands
 
     add_subcommands(sub)  # report, users
