@@ -63,7 +63,8 @@ class Keypad:
     """Speech could not serve at a voice menu (no model or capacity, nothing understood
     after the retries, an error): ask the same menu again by keypad. `reason` names the
     message said first ("no_input", "invalid"), "" for none. Attempts are not counted:
-    the keypad menu gets its own retries."""
+    the keypad menu gets its own retries; its re-prompts stay keypad (for this menu, for
+    the rest of the call: speech already failed this caller here)."""
 
     reason: str = ""
 
@@ -269,10 +270,15 @@ def _prompt(flow: Flow, node: Node, lang: str) -> tuple[Say, ...]:
     return (Say(node.prompt.get(lang) or node.prompt[flow.default_language], lang),)
 
 
-def _gather(flow: Flow, node: Node, lang: str, before: tuple[Say, ...]) -> Gather:
+KEYPAD_VAR = "keypad_menu"  # a voice menu that fell back to the keypad stays keypad in this call
+
+
+def _gather(flow: Flow, node: Node, session: Session, before: tuple[Say, ...]) -> Gather:
+    lang = session.lang
     prompts = before + _prompt(flow, node, lang)
     if node.kind is NodeKind.MENU:
-        return Gather(node.id, prompts, node.timeout_s, num_digits=1, voice=node.voice)
+        voice = node.voice and session.vars.get(KEYPAD_VAR) != node.id
+        return Gather(node.id, prompts, node.timeout_s, num_digits=1, voice=voice)
     return Gather(
         node.id,
         prompts,
@@ -300,7 +306,7 @@ def _enter(
         raise FlowError(f"more than {MAX_HOPS} nodes without asking the caller anything")
     lang = session.lang
     if node.kind in {NodeKind.MENU, NodeKind.COLLECT, NodeKind.AUTH}:
-        return Step(session, (_gather(flow, node, lang, said),))
+        return Step(session, (_gather(flow, node, session, said),))
     if node.kind is NodeKind.SAY:
         return _goto(
             flow, session, node.next or "", said + _prompt(flow, node, lang), ctx, hops + 1
@@ -339,14 +345,15 @@ def _retry_or(
             raise FlowError(f"node {node.id!r} has no fallback")
         return _goto(flow, session, fallback, said, ctx)
     again = replace(session, attempts=session.attempts + 1)
-    return Step(again, (_gather(flow, node, lang, said),))
+    return Step(again, (_gather(flow, node, again, said),))
 
 
 def _menu_input(flow: Flow, session: Session, node: Node, event: Event, ctx: Context) -> Step:
     if isinstance(event, Keypad):
         lang = session.lang
         said = (Say(flow.message(event.reason, lang), lang),) if event.reason else ()
-        return Step(session, (replace(_gather(flow, node, lang, said), voice=False),))
+        keyed = replace(session, vars={**session.vars, KEYPAD_VAR: node.id})
+        return Step(keyed, (_gather(flow, node, keyed, said),))
     if isinstance(event, NoInput):
         return _retry_or(flow, session, node, "no_input", node.on_no_input, ctx)
     if not isinstance(event, Digits):

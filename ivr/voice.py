@@ -34,6 +34,7 @@ transcribes it offline; None when it cannot (the survey comments call it).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -112,7 +113,9 @@ def parse_stream_params(start: Start) -> StreamParams:
 class TurnTiming:
     """One voice decision, for measurements (no transcript)."""
 
-    outcome: str  # matched option key, "dtmf", "keypad:<reason>", ...
+    call_sid: str
+    outcome: str  # "option:<key>" (said or pressed), "keypad:<reason>"
+    turns: int  # prompts played on this stream before the decision
     endpoint_ms: int  # audio from the end of the last word to vosk's final result
     decide_ms: float  # wall: final result -> the engine's step stored
     rest_ms: float  # wall: REST update request -> response
@@ -452,7 +455,7 @@ async def _serve(request: web.Request, svc: VoiceService, link: _Link) -> None:
     decided = await _listen(svc, deps.flow, link, start, node, session)
     if decided is None:
         return  # the caller hung up, or Twilio ended the stream
-    event, turn, t_final = decided
+    event, turn, t_final, turns = decided
     response = await answer_step(request, deps, params.seq, session, event)
     body = response.text or ""
     t_stored = time.monotonic()
@@ -465,16 +468,17 @@ async def _serve(request: web.Request, svc: VoiceService, link: _Link) -> None:
         )
         return
     t_rest = time.monotonic()
-    svc.record(
-        TurnTiming(
-            outcome=_describe(event),
-            endpoint_ms=_endpoint_ms(turn),
-            decide_ms=round((t_stored - t_final) * 1000, 1),
-            rest_ms=round((t_rest - t_stored) * 1000, 1),
-            barged_in=bool(turn and turn.barged_in),
-        )
+    timing = TurnTiming(
+        call_sid=params.call_sid,
+        outcome=_describe(event),
+        turns=turns,
+        endpoint_ms=_endpoint_ms(turn),
+        decide_ms=round((t_stored - t_final) * 1000, 1),
+        rest_ms=round((t_rest - t_stored) * 1000, 1),
+        barged_in=bool(turn and turn.barged_in),
     )
-    log.info("voice menu answered", extra={**extra, "event": _describe(event)})
+    svc.record(timing)
+    log.info("voice menu answered", extra={**extra, **dataclasses.asdict(timing)})
     await link.drain(2.0)
 
 
@@ -495,8 +499,9 @@ def _endpoint_ms(turn: TurnResult | None) -> int:
 
 async def _listen(
     svc: VoiceService, flow: Flow, link: _Link, start: Start, node: Node, session: Session
-) -> tuple[Event, TurnResult | None, float] | None:
-    """Turns until an answer: (event for the engine, last turn, when it was decided)."""
+) -> tuple[Event, TurnResult | None, float, int] | None:
+    """Turns until an answer: (event for the engine, last turn, when it was decided,
+    prompts played)."""
     lang = session.lang
     extra = {"call_sid": session.call_sid, "node": node.id, "lang": lang}
     rec = svc.recognizer
@@ -504,14 +509,14 @@ async def _listen(
     prompt = await svc.node_audio(flow, node, lang)
     if rec is None or grammar is None or prompt is None:
         log.info("speech cannot serve this menu; keypad menu", extra=extra)
-        return Keypad(), None, time.monotonic()
+        return Keypad(), None, time.monotonic(), 0
     keys = {o.key for o in node.options}
     before = b""
     attempts = 0
     while True:
         recognition = rec.try_acquire(grammar, call_sid=session.call_sid)
         if recognition is None:
-            return Keypad(), None, time.monotonic()  # at capacity (logged by try_acquire)
+            return Keypad(), None, time.monotonic(), attempts  # at capacity (logged)
         async with recognition:
             turn = await run_turn(
                 link.receive,
@@ -525,19 +530,19 @@ async def _listen(
         if turn.kind == "hangup":
             if link.idle_expired:
                 log.warning("media stopped arriving; keypad menu", extra=extra)
-                return Keypad(), turn, now
+                return Keypad(), turn, now, attempts + 1
             return None
         reason: str
         if turn.kind == "dtmf" and turn.digit is not None:
             if turn.digit.value in keys:
-                return Digits(turn.digit.value), turn, now
+                return Digits(turn.digit.value), turn, now, attempts + 1
             reason = "invalid"
         elif turn.utterance is not None:
             found = match(
                 turn.utterance, grammar, accept=svc.settings.accept, reject=svc.settings.reject
             )
             if found.kind is MatchKind.MATCHED and found.option in keys:
-                return Digits(found.option), turn, now
+                return Digits(found.option), turn, now, attempts + 1
             reason = "no_input" if found.kind is MatchKind.NO_INPUT else "invalid"
             log.info(
                 "voice menu: asking again",
@@ -548,7 +553,7 @@ async def _listen(
             reason = "invalid"
         attempts += 1
         if attempts > node.retries:
-            return Keypad(reason), turn, now
+            return Keypad(reason), turn, now, attempts
         message = flow.message(reason, lang)
         before = (await svc.audio(message, lang) or b"") if message else b""
 

@@ -63,7 +63,17 @@ def test_keypad_event_asks_the_same_menu_by_keypad(
     assert isinstance(gather, Gather) and gather.node == "main" and gather.voice is voice
     texts = [p.text for p in gather.prompts]
     assert texts == [FLOW.message(m, "ko") for m in said] + [FLOW.nodes["main"].prompt["ko"]]
-    assert step.session == session  # attempts untouched: the keypad menu has its own retries
+    assert step.session.attempts == 1  # untouched: the keypad menu has its own retries
+
+
+@pytest.mark.parametrize("event", [NoInput(), Digits("7"), Enter()])
+def test_after_the_keypad_fallback_the_menu_stays_keypad(event: engine.Event) -> None:
+    keyed = engine.step(FLOW, at("main"), Keypad("no_input")).session
+    step = engine.step(FLOW, keyed, event)
+    gather = step.verbs[-1]
+    assert isinstance(gather, Gather) and gather.node == "main" and not gather.voice
+    other = engine.step(FLOW, at("anything_else", vars={"keypad_menu": "language"}), Digits("1"))
+    assert isinstance(other.verbs[-1], Gather) and other.verbs[-1].voice  # only that menu
 
 
 @pytest.mark.parametrize(
