@@ -65,9 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         return serve(settings, workers=workers, host=args.host)
     app = create_app(settings, config, accounts, speech=_speech_setup())
-    from hotline.workers import tune_gc
+    from hotline.workers import tune_gc_after_startup
 
-    tune_gc()
+    tune_gc_after_startup(app)
     web.run_app(app, host=args.host, port=settings.port, print=None, access_log=None)
     return 0
 

@@ -28,6 +28,8 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from aiohttp import web
+
 from config.redis_conn import EmbeddedRedis, start_embedded
 from config.settings import Settings
 
@@ -37,8 +39,8 @@ STOP_GRACE_S = 15.0  # a worker's graceful shutdown before SIGKILL
 RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # by consecutive quick deaths of one slot
 QUICK_DEATH_S = 2.0  # a worker that dies sooner than this after starting "died young"
 MAX_QUICK_DEATHS = 5  # consecutive young deaths of one slot before the service gives up
-WORKER_SHUTDOWN_TIMEOUT_S = 10.0
-GC_GEN0_THRESHOLD = 10_000  # aiohttp's wait for in-flight requests on SIGTERM
+WORKER_SHUTDOWN_TIMEOUT_S = 10.0  # aiohttp's wait for in-flight requests on SIGTERM
+GC_GEN0_THRESHOLD = 10_000
 
 _CTX = multiprocessing.get_context("spawn")
 
@@ -64,10 +66,18 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
 
 
+def tune_gc_after_startup(app: web.Application) -> None:
+    """Run `tune_gc` once the application has started (Redis clients, models and caches
+    opened in cleanup_ctx are then frozen too)."""
+
+    async def tune(_app: web.Application) -> None:
+        tune_gc()
+
+    app.on_startup.append(tune)
+
+
 def worker_main(spec: WorkerSpec) -> None:
     """Entry point of one worker process: the full service on a shared (reuse_port) socket."""
-    from aiohttp import web
-
     from config.loader import load_config
     from config.logs import setup_logging
     from hotline.app import create_app
@@ -85,7 +95,7 @@ def worker_main(spec: WorkerSpec) -> None:
     from hotline.cli import _speech_setup
 
     app = create_app(settings, config, accounts, speech=_speech_setup())
-    tune_gc()
+    tune_gc_after_startup(app)
     log.info("worker started", extra={"worker": spec.index, "pid": os.getpid()})
     web.run_app(
         app,
