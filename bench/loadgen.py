@@ -66,11 +66,12 @@ async def constant_rate(
         raise ValueError(f"need {int(rate * duration_s)} requests, the pool holds {len(requests)}")
     result = RateResult(rate=rate, duration_s=total / rate)
     next_index = 0
-    t0 = time.perf_counter() + 0.2
+    # every connection is open before the clock starts: connecting is not the server's latency
+    conns = [await asyncio.open_connection(host, port) for _ in range(connections)]
+    t0 = time.perf_counter() + 0.1
 
-    async def connection() -> None:
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal next_index
-        reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
                 i = next_index
@@ -100,5 +101,5 @@ async def constant_rate(
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(connections)))
+    await asyncio.gather(*(connection(r, w) for r, w in conns))
     return result
