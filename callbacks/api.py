@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from importlib.resources import files
 from typing import Any
@@ -61,6 +61,25 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 def _invalid(fields: dict[str, str]) -> web.Response:
     return json_error(422, "validation failed", fields=fields)
+
+
+MAX_OFFSET = 1_000_000  # beyond any list kept (jobs, surveys, cases are bounded far below)
+
+
+def _page(query: Mapping[str, str]) -> tuple[int, int, dict[str, str]]:
+    """limit and offset of a list request, each checked and named on error (an offset
+    past Redis's integer range used to reach ZRANGE and answer 500)."""
+    errors: dict[str, str] = {}
+    limit_raw, offset_raw = query.get("limit", "100"), query.get("offset", "0")
+    limit = int(limit_raw) if limit_raw.isascii() and limit_raw.isdigit() else -1
+    offset = int(offset_raw) if offset_raw.isascii() and offset_raw.isdigit() else -1
+    if not 1 <= limit <= 500:
+        errors["limit"] = "an integer 1..500"
+    if not 0 <= offset <= MAX_OFFSET:
+        errors["offset"] = f"an integer 0..{MAX_OFFSET}"
+    if errors:
+        return 100, 0, errors
+    return limit, offset, errors
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -436,14 +455,8 @@ async def list_surveys(request: web.Request) -> web.Response:
         if raw and parsed is None:
             errors[name] = "must be an ISO-8601 time with a UTC offset"
         bounds[name] = dt_to_ms(parsed) if parsed else None
-    try:
-        limit = int(q.get("limit", "100"))
-        offset = int(q.get("offset", "0"))
-        if not 1 <= limit <= 500 or offset < 0:
-            raise ValueError
-    except ValueError:
-        errors["limit"] = "limit 1..500, offset >= 0"
-        limit, offset = 100, 0
+    limit, offset, page_errors = _page(q)
+    errors.update(page_errors)
     if errors:
         return _invalid(errors)
     answers = await service.surveys.search(
@@ -493,13 +506,9 @@ async def survey_stats(request: web.Request) -> web.Response:
 async def list_cases(request: web.Request) -> web.Response:
     authorize(request, ROLE, "viewer")
     service = _service(request)
-    try:
-        limit = int(request.query.get("limit", "100"))
-        offset = int(request.query.get("offset", "0"))
-        if not 1 <= limit <= 500 or offset < 0:
-            raise ValueError
-    except ValueError:
-        return _invalid({"limit": "limit 1..500, offset >= 0"})
+    limit, offset, page_errors = _page(request.query)
+    if page_errors:
+        return _invalid(page_errors)
     cases = await service.cases.list_open(limit=limit, offset=offset)
     now = await service.store.now_ms()
     return _json({"items": [c.to_dict(now) for c in cases]})
