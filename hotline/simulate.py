@@ -74,6 +74,7 @@ from queueing.simulation import (
     build_report,
     format_report,
     progress_line,
+    retime,
     scale_queues,
     sl_over_time,
 )
@@ -93,6 +94,7 @@ MENU_S = say_seconds(MENU_PROMPT) + PRESS_S
 NEVER_S = 1e9  # "never hangs up", as a finite emulated delay
 DIAL_TIMEOUT_FLOOR_S = 5  # the service's <Dial timeout> floor (ivr.queue_twiml.dial_agent)
 DEFAULT_SPEEDUP = 60.0
+AGREEMENT_LATENCY_S = 0.25  # real seconds (x K): a wait the service measured may differ by this
 DRAIN_LIMIT_S = 2 * 3600.0  # emulated: calls still running this long after the last arrival
 
 CALL_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -439,6 +441,7 @@ class LiveRun:
         self.clock = emu.clock
         self.tracks = {c.call_id: Track(c) for c in workload.calls}
         self.origin = 0.0
+        self.origin_wall = 0.0  # time.time() at the run's emulated origin
         self.placed = 0
         self.agent_of_number: dict[str, str] = {}
         self.phones: dict[str, AgentPhone] = {}
@@ -521,6 +524,7 @@ class LiveRun:
         loop = asyncio.get_running_loop()
         start_real = loop.time()
         self.origin = self.clock.elapsed() + MENU_S
+        self.origin_wall = time.time() + self.clock.real(MENU_S)
         for call in self.workload.calls:
             due = start_real + self.clock.real(call.arrival_s)  # origin - MENU_S + arrival
             delay = due - loop.time()
@@ -650,11 +654,17 @@ class LiveRun:
 
 
 async def service_calls(
-    redis: aioredis.Redis, keys: Keys, sids: list[str], speedup: float, group: str = "main"
+    redis: aioredis.Redis,
+    keys: Keys,
+    sids: list[str],
+    speedup: float,
+    *,
+    origin_ms: float,
+    group: str = "main",
 ) -> dict[str, ServiceCall]:
     """Each call as the store recorded it (ended calls: the done records; still open: the
-    live ones), waits unscaled. Reads the routing records directly: `CallStatus` has no
-    wait."""
+    live ones), times unscaled; `origin_ms` is the run's origin on Redis's clock. Reads
+    the routing records directly: `CallStatus` has neither the wait nor a ms join time."""
     done_key, live_key = keys.route_done(group), keys.route_calls(group)
     pipe = redis.pipeline(transaction=False)
     for sid in sids:
@@ -669,11 +679,13 @@ async def service_calls(
             continue
         record = json.loads(raw)
         waited = record.get("waited")
+        joined = record.get("j")
         out[sid] = ServiceCall(
             call_sid=sid,
             state=str(record.get("st", "unknown")),
             wait_s=None if waited is None else float(waited) * speedup / 1000.0,
             agent_id=record.get("a"),
+            joined_s=None if joined is None else (float(joined) - origin_ms) * speedup / 1000.0,
         )
     return out
 
@@ -707,6 +719,34 @@ def _unscale_snapshot(snapshot: dict[str, Any], speedup: float) -> dict[str, Any
     result["occupancy"] = centre["occupancy"].get("today")
     result["queues"] = {name: figures(q["today"]) for name, q in snapshot["queues"].items()}
     return result
+
+
+@dataclass
+class LoopLag:
+    """How late this process's event loop wakes up (the emulator's timers run on it):
+    the machine's own contribution to extra wait, before any webhook."""
+
+    period_s: float = 0.01
+    samples: list[float] = field(default_factory=list)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.period_s)
+            self.samples.append(max(0.0, loop.time() - start - self.period_s))
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.samples)
+        if not ordered:
+            return {"samples": 0}
+        return {
+            "samples": len(ordered),
+            "p50_ms": 1000 * ordered[len(ordered) // 2],
+            "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+            "max_ms": 1000 * ordered[-1],
+            "over_50ms": sum(1 for x in ordered if x > 0.05),
+        }
 
 
 async def _progress(run: LiveRun, out: TextIO, every_s: float = 0.5) -> None:
@@ -744,6 +784,7 @@ async def simulate(
     key_prefix: str | None = None,
     keep_keys: bool = False,
     log_level: int = logging.WARNING,
+    per_call: bool = False,
 ) -> Outcome:
     """One live simulation and its comparison; `redis_url` is shared by every process."""
     workload = generate(params.workload_spec(), params.seed)
@@ -787,11 +828,13 @@ async def simulate(
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     run = LiveRun(params, workload, emu)
     progress_task: asyncio.Task[None] | None = None
+    lag = LoopLag()
+    lag_task = asyncio.create_task(lag.run())
     real_start = time.monotonic()
     try:
         async with run_service(specs, in_process=in_process) as base_url:
             store = QueueStore(redis, keys, scaled.queues)
-            await store.sync_clock()
+            redis_offset_ms = await store.sync_clock()
             for agent_id in (*params.general_ids(), *params.care_ids()):
                 result = await store.login(agent_id, ready=True)
                 if result.pairings:  # pragma: no cover - no call waits before the first login
@@ -809,13 +852,19 @@ async def simulate(
             internal_errors = len(emu.internal_errors)
             snapshot = await QueueStats(store).snapshot()
             by_sid = await service_calls(
-                redis, keys, [c.call_sid for c in live if c.call_sid], params.speedup
+                redis,
+                keys,
+                [c.call_sid for c in live if c.call_sid],
+                params.speedup,
+                origin_ms=run.origin_wall * 1000.0 + redis_offset_ms,
             )
             if progress_task is not None:
                 progress_task.cancel()
             # hang up the calls still talking while the service still answers their webhooks
             await emu.close()
     finally:
+        lag_task.cancel()
+        await asyncio.gather(lag_task, return_exceptions=True)
         if progress_task is not None:
             progress_task.cancel()
             await asyncio.gather(progress_task, return_exceptions=True)
@@ -828,12 +877,20 @@ async def simulate(
                 await redis.unlink(key)
         await redis.aclose()
 
+    # the ideal replays the sample path in the order the service saw the calls join
+    joined = {
+        c.call_id: s.joined_s
+        for c in live
+        if (s := by_sid.get(c.call_sid)) is not None and s.joined_s is not None
+    }
+    scheduled_ideal, ideal = ideal, run_ideal(retime(workload, joined), params.ideal_config())
     report = build_report(
         ReportInputs(
             params=params,
             workload=workload,
             live=live,
             ideal=ideal,
+            scheduled_ideal=scheduled_ideal,
             spans=spans,
             busy_legs=busy_legs,
             errors=errors,
@@ -848,10 +905,13 @@ async def simulate(
                 "service_processes": params.workers,
                 "in_process": in_process,
                 "menu_s": MENU_S,
+                "simulator_loop_lag": lag.summary(),
             },
-        )
+        ),
+        agreement_tolerance_s=AGREEMENT_LATENCY_S * params.speedup,
+        per_call=per_call,
     )
-    arrivals = {c.call_id: c.arrival_s for c in workload.calls}
+    arrivals = {c.call_id: c.arrival_s for c in workload.calls}  # buckets by drawn arrival
     done = [c for c in live if not c.lost]
     ideal_rows = list(ideal.outcomes)
     plot = PlotData(
@@ -996,6 +1056,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--json", action="store_true", help="print the report as one JSON object")
     a("--plot", type=Path, default=None, metavar="PNG", help="draw waits and service level")
     a("--no-progress", action="store_true", help="no progress bar on stderr")
+    a("--calls", action="store_true", help="with --json: every call's row (live, ideal, service)")
 
 
 def params_from_args(args: argparse.Namespace) -> SimulationParams:
@@ -1042,6 +1103,7 @@ def cmd_simulate(args: argparse.Namespace, redis_url: str | None, config_dir: Pa
                 config_dir=config_dir,
                 in_process=False if args.processes else None,
                 progress=None if args.no_progress else sys.stderr,
+                per_call=args.calls,
             )
         )
     except ValueError as exc:
