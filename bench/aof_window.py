@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,7 +44,7 @@ def trial(policy: str, run_s: float, tmp: Path) -> tuple[int, int, float]:
 
     def writer() -> None:
         nonlocal acked
-        client = redis.Redis(port=server.port, socket_timeout=2)
+        client = redis.Redis(port=server.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
         try:
             while not stop.is_set():
                 client.rpush("seq", acked + 1)

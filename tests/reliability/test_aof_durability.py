@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.reliability.redis_proc import RedisProc
 
@@ -27,7 +29,7 @@ def write_then_kill(server: RedisProc, seconds: float) -> tuple[int, int]:
 
     def writer() -> None:
         nonlocal acked
-        client = redis.Redis(port=server.port, socket_timeout=2)
+        client = redis.Redis(port=server.port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
         try:
             while not stop.is_set():
                 client.rpush("seq", acked + 1)
