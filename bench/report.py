@@ -75,9 +75,10 @@ def rate_table(rate: dict[str, Any]) -> list[str]:
 def scale_table(one: dict[str, Any], two: dict[str, Any]) -> list[str]:
     lines = [
         "| endpoint | 1 worker req/s (baseline) | 2 workers req/s | ratio | target >= 1.7 | "
-        "2-worker p99 ms |",
-        "|---|---:|---:|---:|---|---:|",
+        "share of the bare handler's own 2-vs-1 ratio | 2-worker p99 ms |",
+        "|---|---:|---:|---:|---|---:|---:|",
     ]
+    bare_ratio = two["bare"]["rps"] / one["bare"]["rps"]
     for name, label in (
         ("bare", "bare handler"),
         ("voice", "POST /voice"),
@@ -88,8 +89,14 @@ def scale_table(one: dict[str, Any], two: dict[str, Any]) -> list[str]:
         target = "(context)" if name == "bare" else _ok(ratio >= SCALE_TARGET)
         lines.append(
             f"| {label} | {a['rps']:.0f} | {b['rps']:.0f} | {ratio:.2f} | {target} | "
-            f"{_ms(b['p99_us'])} |"
+            f"{ratio / bare_ratio:.2f} | {_ms(b['p99_us'])} |"
         )
+    lines += [
+        "",
+        "wrk (2 threads), Redis and both workers share the machine's 2 cores, so two workers "
+        "never get two whole cores; the bare handler's own 2-vs-1 ratio in the same run is the "
+        "ceiling this machine allows, and the last column is the service's ratio as a share of it.",
+    ]
     return lines
 
 
