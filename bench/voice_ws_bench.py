@@ -220,6 +220,7 @@ def accuracy_report(child: Child, by_sid: dict[str, Path]) -> list[Path]:
         "no decision": 0,
     }
     first_turn: list[Path] = []
+    wrong: list[str] = []
     for sid, path in sorted(by_sid.items(), key=lambda kv: kv[1].name):
         want = expected_key(path)
         d = child.decisions.get(sid_key(sid))
@@ -237,11 +238,14 @@ def accuracy_report(child: Child, by_sid: dict[str, Path]) -> list[Path]:
             rows["re-prompted"] += 1
         else:
             rows["wrong"] += 1
+            wrong.append(f"{path.name} -> {outcome}")
     in_grammar = sum(1 for p in by_sid.values() if expected_key(p))
     print(f"\n## Accuracy end to end ({in_grammar} menu phrases, "
           f"{len(by_sid) - in_grammar} out of grammar)")
     for name, count in rows.items():
         print(f"- {name}: {count}")
+    for line in wrong:
+        print(f"  wrongly routed: {line}")
     return first_turn
 
 
@@ -367,21 +371,38 @@ async def run(args: argparse.Namespace, env: dict[str, str], redis_url: str) -> 
             await asyncio.sleep(3.0)
             idle_rate = (cpu_seconds(child.proc.pid) - idle0) / (time.monotonic() - w0)
             c0, w0 = cpu_seconds(child.proc.pid), time.monotonic()
-            by_sid2 = await run_calls(emu, f"{base}/voice", batch, args.cpu_calls, child)
-            wall = time.monotonic() - w0
-            used = cpu_seconds(child.proc.pid) - c0 - idle_rate * wall
+            at_decisions: list[float] = []
+            calls_task = asyncio.ensure_future(
+                run_calls(emu, f"{base}/voice", batch, args.cpu_calls, child)
+            )
+            seen = len(child.decisions)
+            while not calls_task.done():
+                if not at_decisions and len(child.decisions) >= seen + len(batch):
+                    at_decisions = [cpu_seconds(child.proc.pid), time.monotonic()]
+                await asyncio.sleep(0.01)
+            by_sid2 = calls_task.result()
+            whole = cpu_seconds(child.proc.pid) - c0 - idle_rate * (time.monotonic() - w0)
+            if not at_decisions:
+                at_decisions = [cpu_seconds(child.proc.pid), time.monotonic()]
+            wall = at_decisions[1] - w0
+            used = at_decisions[0] - c0 - idle_rate * wall
             routed = sum(
                 1 for s in by_sid2 if str(child.decisions.get(sid_key(s), {}).get("outcome", ""))
                 .startswith("option:")
+            )
+            turns = sum(
+                int(child.decisions.get(sid_key(s), {}).get("turns", 0)) for s in by_sid2
             )
             audios = [inbound_audio(p, prompt_ms) for p in batch]
             direct16 = vosk_alone(audios, widened=True)
             direct8 = vosk_alone(audios, widened=False)
             audio_s = sum(len(a) for a in audios) / SAMPLE_RATE
             print(f"\n## CPU ({args.cpu_calls} concurrent calls, {routed} routed by voice, "
+                  f"{turns} turns (vosk alone decodes one per call), "
                   f"{audio_s:.0f} s of inbound audio, {wall:.1f} s wall)")
-            print(f"- service process (whole call, idle {idle_rate * wall:.2f} s removed): "
-                  f"{used:.2f} s = {used / args.cpu_calls * 1000:.0f} ms per call")
+            print(f"- service process up to the last voice decision (idle removed): "
+                  f"{used:.2f} s = {used / args.cpu_calls * 1000:.0f} ms per call "
+                  f"(whole calls, to hang-up: {whole / args.cpu_calls * 1000:.0f} ms)")
             print(f"- vosk alone, widened 16 kHz: {direct16:.2f} s -> pipeline/vosk "
                   f"{used / direct16:.2f}x")
             print(f"- vosk alone, plain 8 kHz: {direct8:.2f} s -> pipeline/vosk "
