@@ -36,7 +36,7 @@ pytestmark = pytest.mark.cluster
 
 @dataclass
 class Recorder:
-    registered: dict[str, str] = field(default_factory=dict)  # sha -> first line of the script
+    registered: dict[str, str] = field(default_factory=dict)  # sha -> the script's text
     calls: list[tuple[str, list[str]]] = field(default_factory=list)  # (sha, keys)
 
 
@@ -48,8 +48,7 @@ class RecordingCluster(RedisCluster):
     def register_script(self, script: Any) -> AsyncScript:  # type: ignore[override]
         registered = super().register_script(script)
         text = script.decode() if isinstance(script, bytes) else str(script)
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        self.recorder.registered[registered.sha] = lines[0][:80] if lines else ""
+        self.recorder.registered[registered.sha] = text
         return registered
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
@@ -129,6 +128,37 @@ async def drive_callbacks(redis: Any, keys: Keys) -> None:
     assert await surveys.add_comment(surveyed, url="https://recordings.test/r1.wav")
 
 
+def first_line(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[0][:80] if lines else ""
+
+
+def lua_files() -> dict[str, str]:
+    """Every .lua file of the packages that run scripts, but preludes that are only
+    prepended to other scripts (queueing/lua/common.lua)."""
+    root = CONFIG_DIR.parent
+    found = {}
+    for package in ("ivr", "queueing", "callbacks"):
+        for path in sorted((root / package).rglob("*.lua")):
+            if path.name != "common.lua":
+                found[str(path.relative_to(root))] = path.read_text(encoding="utf-8").strip()
+    return found
+
+
+async def drive_supervisors(redis: Any, keys: Keys) -> None:
+    from config.users import load_users
+    from queueing.stats import QueueStats
+    from queueing.supervisor_stats import SupervisorStats
+
+    config = load_config(CONFIG_DIR).queues
+    store = QueueStore(redis, keys, config)
+    await store.sync_clock()
+    await store.join("CA" + uuid.uuid4().hex, next(iter(config.queues)), pair=False)
+    users = load_users(CONFIG_DIR / "users.yaml")
+    figures = await SupervisorStats(QueueStats(store), redis, keys, users).figures()
+    assert figures
+
+
 async def drive_queueing(redis: Any, keys: Keys) -> None:
     config = load_config(CONFIG_DIR).queues
     store = QueueStore(redis, keys, config)
@@ -164,15 +194,19 @@ async def test_every_script_is_called_with_keys_in_one_slot(
     await drive_ivr(recording, keys)
     await drive_callbacks(recording, keys)
     await drive_queueing(recording, keys)
+    await drive_supervisors(recording, keys)
 
     recorder = recording.recorder
     assert recorder.calls
     for sha, call_keys in recorder.calls:
-        assert call_keys, f"script {recorder.registered.get(sha, sha)!r} called with no keys"
+        name = first_line(recorder.registered.get(sha, sha))
+        assert call_keys, f"script {name!r} called with no keys"
         slots = {int(await recording.cluster_keyslot(k)) for k in call_keys}
-        assert len(slots) == 1, (
-            f"script {recorder.registered.get(sha, sha)!r} spans slots {sorted(slots)}: {call_keys}"
-        )
+        assert len(slots) == 1, f"script {name!r} spans slots {sorted(slots)}: {call_keys}"
     called = {sha for sha, _ in recorder.calls}
-    never = {recorder.registered[s] for s in recorder.registered.keys() - called}
+    never = {first_line(recorder.registered[s]) for s in recorder.registered.keys() - called}
     assert not never, f"registered scripts this test never called: {sorted(never)}"
+    # and every script in the source tree was registered (and so called) here
+    texts = list(recorder.registered.values())
+    missing = [name for name, text in lua_files().items() if not any(text in t for t in texts)]
+    assert not missing, f"scripts this test does not drive yet: {missing}"
