@@ -707,6 +707,8 @@ def _unscale_snapshot(snapshot: dict[str, Any], speedup: float) -> dict[str, Any
                 "abandon_rate",
                 "no_answer",
                 "lease_expired",
+                "dispatch_failed",
+                "overflowed",
             )
         }
         for k in ("asa_s", "aht_s", "max_wait_answered_s"):

@@ -510,6 +510,7 @@ def call_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
                 "service_state": None if s is None else s.state,
                 "service_wait_s": None if s is None else s.wait_s,
                 "service_agent": None if s is None else s.agent_id,
+                "service_joined_s": None if s is None else s.joined_s,
             }
         )
     return rows

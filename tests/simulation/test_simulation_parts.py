@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from config.loader import load_config
+from config.loader import HotlineConfig, load_config
 from config.queues import QueuesConfig
 from hotline.simulate import (
     MENU_S,
@@ -37,7 +37,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 @pytest.fixture(scope="module")
-def base():  # type: ignore[no-untyped-def]
+def base() -> HotlineConfig:
     return load_config(CONFIG_DIR)
 
 
@@ -78,7 +78,7 @@ def test_the_ideal_sees_the_same_agents_and_policy() -> None:
     assert care.target_for(1) == 30 and params(vip_target_s=20).target_for(1) == 20
 
 
-def test_the_simulation_configuration_is_valid_and_matches_the_ideal(base) -> None:  # type: ignore[no-untyped-def]
+def test_the_simulation_configuration_is_valid_and_matches_the_ideal(base: HotlineConfig) -> None:
     care = params(vip_share=0.2, care_agents=2, vip_target_s=20, wrap_up_s=5)
     config = simulation_config(care, base)
     queues = config.queues
@@ -94,7 +94,7 @@ def test_the_simulation_configuration_is_valid_and_matches_the_ideal(base) -> No
     assert pool.queues["vip"].team is None and pool.eligible("g01") == {"general": 1, "vip": 1}
 
 
-def test_scaling_divides_real_time_durations_only(base) -> None:  # type: ignore[no-untyped-def]
+def test_scaling_divides_real_time_durations_only(base: HotlineConfig) -> None:
     config = simulation_config(params(vip_share=0.2, care_agents=1, vip_overflow_s=12), base)
     scaled = scale_queues(config.queues, 60)
     q, s = config.queues.queues["vip"], scaled.queues["vip"]
@@ -112,7 +112,7 @@ def test_scaling_divides_real_time_durations_only(base) -> None:  # type: ignore
         scale_queues(config.queues, 0)
 
 
-def test_the_dial_timeout_bounds_ring_times(base) -> None:  # type: ignore[no-untyped-def]
+def test_the_dial_timeout_bounds_ring_times(base: HotlineConfig) -> None:
     assert dial_timeout_s(service_config(params(speedup=60), base)) == 5
     assert dial_timeout_s(service_config(params(speedup=1), base)) == 25
 
@@ -265,5 +265,5 @@ def test_command_line_parameters() -> None:
     assert pytest.approx(0.8) == MENU_S
 
 
-def test_queues_config_type(base) -> None:  # type: ignore[no-untyped-def]
+def test_queues_config_type(base: HotlineConfig) -> None:
     assert isinstance(service_config(params(), base).queues, QueuesConfig)
