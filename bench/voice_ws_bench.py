@@ -53,10 +53,6 @@ if str(ROOT) not in sys.path:
 
 import emulator.streams as emulator_streams  # noqa: E402
 from emulator import CallerScript, CarrierEmulator, Speak  # noqa: E402
-from emulator.calls import Call  # noqa: E402
-from emulator.errors import entry  # noqa: E402
-from emulator.signing import SIGNATURE_HEADER, compute_signature  # noqa: E402
-from emulator.twiml import Stream  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "audio"
 PROMPT_DIR = ROOT / "var" / "bench-prompts"
@@ -82,22 +78,6 @@ def expected_key(path: Path) -> str | None:
 
 def fixtures() -> list[Path]:
     return sorted(p for p in FIXTURES.glob("ko_*.wav") if "silence" not in p.name)
-
-
-async def signed_open(
-    call: Call, stream: Stream, base: str | None, stream_sid: str
-) -> aiohttp.ClientWebSocketResponse | None:
-    """The emulator's websocket opener, signing the upgrade as Twilio does."""
-    headers = {SIGNATURE_HEADER: compute_signature(call.emu.auth_token, stream.url)}
-    try:
-        return await call.emu.session.ws_connect(
-            stream.url,
-            headers=headers,
-            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-        )
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
-        call.record_error(entry(31920, call_sid=call.sid, url=stream.url, detail=str(exc)))
-        return None
 
 
 def sid_key(sid: str) -> str:
@@ -216,7 +196,11 @@ def pct(values: list[float], q: float) -> float:
 
 def accuracy_report(child: Child, by_sid: dict[str, Path]) -> list[Path]:
     rows: dict[str, int] = {
-        "right": 0, "re-prompted": 0, "wrong": 0, "oog not routed": 0, "oog wrong": 0,
+        "right": 0,
+        "re-prompted": 0,
+        "wrong": 0,
+        "oog not routed": 0,
+        "oog wrong": 0,
         "no decision": 0,
     }
     first_turn: list[Path] = []
@@ -240,8 +224,10 @@ def accuracy_report(child: Child, by_sid: dict[str, Path]) -> list[Path]:
             rows["wrong"] += 1
             wrong.append(f"{path.name} -> {outcome}")
     in_grammar = sum(1 for p in by_sid.values() if expected_key(p))
-    print(f"\n## Accuracy end to end ({in_grammar} menu phrases, "
-          f"{len(by_sid) - in_grammar} out of grammar)")
+    print(
+        f"\n## Accuracy end to end ({in_grammar} menu phrases, "
+        f"{len(by_sid) - in_grammar} out of grammar)"
+    )
     for name, count in rows.items():
         print(f"- {name}: {count}")
     for line in wrong:
@@ -263,8 +249,10 @@ def latency_report(child: Child, sids: list[str]) -> None:
         ("REST update (ms)", rest),
         ("total (ms)", total),
     ):
-        print(f"- {name}: p50 {pct(values, 0.5):.0f}, p95 {pct(values, 0.95):.0f}, "
-              f"max {max(values, default=float('nan')):.0f}")
+        print(
+            f"- {name}: p50 {pct(values, 0.5):.0f}, p95 {pct(values, 0.95):.0f}, "
+            f"max {max(values, default=float('nan')):.0f}"
+        )
 
 
 def inbound_audio(path: Path, prompt_ms: int) -> bytes:
@@ -319,14 +307,16 @@ def main() -> None:
     env = {**os.environ, "HOTLINE_PROMPT_DIR": str(PROMPT_DIR)}
     print("pre-rendering prompts (first run only) ...", file=sys.stderr)
     subprocess.run(
-        [PYTHON, "-m", "hotline", "prompts", "build"], cwd=ROOT, env=env, check=True,
+        [PYTHON, "-m", "hotline", "prompts", "build"],
+        cwd=ROOT,
+        env=env,
+        check=True,
         stderr=subprocess.DEVNULL,
     )
     asyncio.run(run(args, env, redis_url))
 
 
 async def run(args: argparse.Namespace, env: dict[str, str], redis_url: str) -> None:
-    emulator_streams._open = signed_open  # type: ignore[assignment]
     emu = CarrierEmulator(ACCOUNT_SID, AUTH_TOKEN, speedup=args.speedup)
     runner = await emu.serve("127.0.0.1", 0)
     port = free_port()
@@ -350,13 +340,18 @@ async def run(args: argparse.Namespace, env: dict[str, str], redis_url: str) -> 
         from speech.prompts import prompt_key
         from speech.settings import SpeechSettings
 
-        main_ko = __import__("config.loader", fromlist=["load_config"]).load_config(
-            ROOT / "config"
-        ).flow.nodes["main"].prompt["ko"]
+        main_ko = (
+            __import__("config.loader", fromlist=["load_config"])
+            .load_config(ROOT / "config")
+            .flow.nodes["main"]
+            .prompt["ko"]
+        )
         key = prompt_key(main_ko, "ko", SpeechSettings.from_env(env).voices["ko"])
         prompt_ms = len(read_ulaw_wav(PROMPT_DIR / f"{key}.wav")) * 1000 // SAMPLE_RATE
-        print(f"voice menu prompt: {prompt_ms} ms; emulator speedup {args.speedup}x; "
-              f"{os.cpu_count()} CPUs")
+        print(
+            f"voice menu prompt: {prompt_ms} ms; emulator speedup {args.speedup}x; "
+            f"{os.cpu_count()} CPUs"
+        )
 
         t0 = time.monotonic()
         paths = fixtures()[: args.limit] if args.limit else fixtures()
@@ -387,28 +382,33 @@ async def run(args: argparse.Namespace, env: dict[str, str], redis_url: str) -> 
             wall = at_decisions[1] - w0
             used = at_decisions[0] - c0 - idle_rate * wall
             routed = sum(
-                1 for s in by_sid2 if str(child.decisions.get(sid_key(s), {}).get("outcome", ""))
-                .startswith("option:")
+                1
+                for s in by_sid2
+                if str(child.decisions.get(sid_key(s), {}).get("outcome", "")).startswith("option:")
             )
-            turns = sum(
-                int(child.decisions.get(sid_key(s), {}).get("turns", 0)) for s in by_sid2
-            )
+            turns = sum(int(child.decisions.get(sid_key(s), {}).get("turns", 0)) for s in by_sid2)
             audios = [inbound_audio(p, prompt_ms) for p in batch]
             direct16 = vosk_alone(audios, widened=True)
             direct8 = vosk_alone(audios, widened=False)
             audio_s = sum(len(a) for a in audios) / SAMPLE_RATE
-            print(f"\n## CPU ({args.cpu_calls} concurrent calls, {routed} routed by voice, "
-                  f"{turns} turns (vosk alone decodes one per call), "
-                  f"{audio_s:.0f} s of inbound audio, {wall:.1f} s wall)")
-            print(f"- service process up to the last voice decision (idle removed): "
-                  f"{used:.2f} s = {used / args.cpu_calls * 1000:.0f} ms per call "
-                  f"(whole calls, to hang-up: {whole / args.cpu_calls * 1000:.0f} ms)")
-            print(f"- vosk alone, widened 16 kHz: {direct16:.2f} s -> pipeline/vosk "
-                  f"{used / direct16:.2f}x")
-            print(f"- vosk alone, plain 8 kHz: {direct8:.2f} s -> pipeline/vosk "
-                  f"{used / direct8:.2f}x")
-            print(f"- calls in real time per core through the websocket path: "
-                  f"{audio_s / used:.0f}")
+            print(
+                f"\n## CPU ({args.cpu_calls} concurrent calls, {routed} routed by voice, "
+                f"{turns} turns (vosk alone decodes one per call), "
+                f"{audio_s:.0f} s of inbound audio, {wall:.1f} s wall)"
+            )
+            print(
+                f"- service process up to the last voice decision (idle removed): "
+                f"{used:.2f} s = {used / args.cpu_calls * 1000:.0f} ms per call "
+                f"(whole calls, to hang-up: {whole / args.cpu_calls * 1000:.0f} ms)"
+            )
+            print(
+                f"- vosk alone, widened 16 kHz: {direct16:.2f} s -> pipeline/vosk "
+                f"{used / direct16:.2f}x"
+            )
+            print(
+                f"- vosk alone, plain 8 kHz: {direct8:.2f} s -> pipeline/vosk {used / direct8:.2f}x"
+            )
+            print(f"- calls in real time per core through the websocket path: {audio_s / used:.0f}")
     finally:
         child.stop()
         await emu.close()

@@ -29,6 +29,7 @@ from emulator.audio import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, frames, wav_to_
 from emulator.calls import Call
 from emulator.errors import entry
 from emulator.parties import Keys, Speak
+from emulator.signing import SIGNATURE_HEADER, compute_signature
 from emulator.transcript import Heard, Step
 from emulator.twiml import Stream
 
@@ -84,9 +85,13 @@ async def _status(
 async def _open(
     call: Call, stream: Stream, base: str | None, stream_sid: str
 ) -> aiohttp.ClientWebSocketResponse | None:
+    # Twilio signs the websocket upgrade like a webhook: the wss URL, no parameters.
+    headers = {SIGNATURE_HEADER: compute_signature(call.emu.auth_token, stream.url)}
     try:
         return await call.emu.session.ws_connect(
-            stream.url, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0)
+            stream.url,
+            headers=headers,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
         )
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         call.record_error(
@@ -266,9 +271,7 @@ async def run_connect(call: Call, stream: Stream, base: str | None, step: Step) 
                     task.exception()  # retrieved: a send racing the server's close
         if reason != "server-closed" and not ws.closed:
             try:
-                await out.send(
-                    "stop", {"accountSid": call.emu.account_sid, "callSid": call.sid}
-                )
+                await out.send("stop", {"accountSid": call.emu.account_sid, "callSid": call.sid})
             except (aiohttp.ClientError, ConnectionResetError):
                 pass
         await ws.close()

@@ -2,12 +2,8 @@
 
 The Korean model is loaded once per test session (about 2.5 s) and injected into every app
 (`SpeechSetup(registry=...)`); the few prompts the voice tests play are rendered once per
-session into a temporary directory.
-
-The emulator does not sign the websocket upgrade of a Media Stream (Twilio does, with
-X-Twilio-Signature over the wss URL), and it is not ours to change; `signed_streams`
-patches its websocket opener to sign as Twilio does, for the tests that need the stream
-to be accepted.
+session into a temporary directory. The emulator signs Media Stream upgrades as Twilio
+does (X-Twilio-Signature over the wss URL).
 """
 
 from __future__ import annotations
@@ -15,23 +11,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-import emulator.streams as emulator_streams
 from config.loader import HotlineConfig, load_config
 from config.settings import Settings
 from emulator import CarrierEmulator
-from emulator.calls import Call
-from emulator.errors import entry
-from emulator.signing import SIGNATURE_HEADER, compute_signature
-from emulator.twiml import Stream
 from hotline.app import create_app
 from ivr.accounts import FileAccountBackend
 from ivr.appkeys import VOICE
@@ -162,30 +152,6 @@ async def voice_line(
         await emu.close()
         await runner.cleanup()
     assert emu.internal_errors == []
-
-
-@pytest.fixture
-def signed_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Make the emulator sign Media Stream upgrades as Twilio does."""
-
-    async def signed_open(
-        call: Call, stream: Stream, base: str | None, stream_sid: str
-    ) -> aiohttp.ClientWebSocketResponse | None:
-        headers = {SIGNATURE_HEADER: compute_signature(call.emu.auth_token, stream.url)}
-        try:
-            return await call.emu.session.ws_connect(
-                stream.url,
-                headers=headers,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-            )
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            call.record_error(
-                entry(31920, call_sid=call.sid, url=stream.url, detail=type(exc).__name__)
-            )
-            return None
-
-    monkeypatch.setattr(emulator_streams, "_open", signed_open)
-    yield
 
 
 def fixture(name: str) -> Path:

@@ -18,8 +18,6 @@ from ivr.engine import Session
 from speech.mulaw import SAMPLE_RATE
 from tests.voice.conftest import AUTH_TOKEN, VoiceLine, fixture
 
-pytestmark = pytest.mark.usefixtures("signed_streams")
-
 KO = "3"  # the language menu's key for Korean
 LOST_CARD_KO = "카드 분실 신고 담당자에게 연결해 드리겠습니다."
 COMPLAINT_KO = "고객 관리팀에 연결해 드리겠습니다."
