@@ -23,7 +23,9 @@ from queueing.store import Pairing
 log = logging.getLogger("hotline.ivr.dispatch")
 
 
-GONE_CODES = frozenset({20404, 21220})  # no such call; call is not in progress
+# "Call is not in-progress": the call has ended. Not 20404 (no such resource): that is
+# what a wrong account or API base answers for every call, and would empty the queues.
+GONE_CODES = frozenset({21220})
 RETRY_STATUSES = frozenset({429, 503})  # Twilio refused the request without applying it
 RETRY_DELAYS_S = (0.2, 0.6, 1.5)  # backoff; the sum stays well inside the 10 s lease
 
@@ -58,7 +60,7 @@ class TwilioDispatcher:
                 await update()
                 return
             except TwilioRestException as exc:
-                if exc.code in GONE_CODES or exc.status == 404:
+                if exc.code in GONE_CODES:
                     raise CallGone(str(exc.code)) from exc
                 if exc.status not in RETRY_STATUSES or delay is None:
                     raise

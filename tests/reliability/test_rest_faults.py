@@ -44,6 +44,9 @@ class StubRest:
         step = self.script.pop(0) if self.script else "ok"
         if step == "hang":
             await asyncio.sleep(5)
+        if step == "404":  # what a wrong account SID or API base answers
+            body = {"code": 20404, "message": "not found", "status": 404}
+            return web.json_response(body, status=404)
         if step in {"503", "429", "500"}:
             return web.json_response(
                 {"code": 20003, "message": step, "status": int(step)}, status=int(step)
@@ -116,7 +119,7 @@ async def test_a_refused_redirect_is_retried_with_backoff(rig: Rig, refusal: str
     assert status is not None and status.state == "ringing"
 
 
-@pytest.mark.parametrize("failure", ["hang", "500"])
+@pytest.mark.parametrize("failure", ["hang", "500", "404"])
 async def test_a_redirect_that_may_have_landed_is_not_retried_but_released(
     rig: Rig, failure: str
 ) -> None:
