@@ -30,7 +30,7 @@ import pytest
 pytestmark = pytest.mark.timeout(420)
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEEDUP = 30
+SPEEDUP = 24
 COMMON = [
     "--calls-per-hour", "120",
     "--aht", "180",

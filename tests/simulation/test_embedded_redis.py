@@ -27,13 +27,13 @@ def test_a_short_run_on_the_embedded_redis() -> None:
     embedded = start_embedded(Path(tempfile.mkdtemp(prefix="hotline-sim-embedded-")))
     try:
         params = SimulationParams(
-            calls_per_hour=240, aht_s=120, agents=4, duration_s=600, speedup=60, seed=3
+            calls_per_hour=240, aht_s=120, agents=4, duration_s=300, speedup=60, seed=3
         )
         outcome = asyncio.run(simulate(params, redis_url=embedded.url, config_dir=CONFIG_DIR))
     finally:
         embedded.shutdown()
     r = outcome.report
-    assert r["offered"] > 20
+    assert r["offered"] > 10
     assert r["lost_calls"] == 0 and r["errors"] == 0 and r["double_assignments"] == 0
     assert r["service"]["offered"] == r["offered"]
     assert r["service"]["answered"] == r["answered"]
