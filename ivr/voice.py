@@ -49,13 +49,13 @@ from config.menus import Flow, Node, NodeKind
 from config.runtime import SETTINGS
 from ivr.appkeys import FLOW_DEPS, SESSIONS, VOICE
 from ivr.engine import Digits, Event, Keypad, Session, node_prompts
-from ivr.http import fallback, twilio_webhook, twiml
+from ivr.http import twilio_webhook
 from ivr.signature import SignatureChecker
 from ivr.speech_hooks import SpeechHooks, cached_keys
-from ivr.twilio_params import BadRequestParams, parse_call
+from ivr.twilio_params import parse_call
 from ivr.twilio_rest import TwilioRest
 from ivr.twiml import KEYPAD_SUFFIX, MEDIA_PATH, websocket_url
-from ivr.webhooks import answer_step
+from ivr.webhooks import answer_step, session_at_step, step_number
 from speech.grammar import Grammar
 from speech.matching import MatchKind, match
 from speech.media_stream import Start
@@ -169,9 +169,7 @@ class VoiceService:
         self.timings.append(timing)
         del self.timings[:-1000]
 
-    async def transcribe_recording(
-        self, url: str, *, lang: str, call_sid: str = ""
-    ) -> str | None:
+    async def transcribe_recording(self, url: str, *, lang: str, call_sid: str = "") -> str | None:
         """Fetch a recording from Twilio (GET, at most MAX_RECORDING_BYTES) and transcribe it
         offline with the full vocabulary of the language's model. None: no model or
         capacity, the URL is not Twilio's, the fetch failed or the audio is not a WAV."""
@@ -202,9 +200,7 @@ class VoiceService:
         try:
             async with self.http.get(url, headers=headers) as resp:
                 if resp.status != 200:
-                    log.warning(
-                        "recording fetch failed", extra={**extra, "status": resp.status}
-                    )
+                    log.warning("recording fetch failed", extra={**extra, "status": resp.status})
                     return None
                 if (resp.content_length or 0) > MAX_RECORDING_BYTES:
                     log.warning("recording too large; not transcribed", extra=extra)
@@ -217,9 +213,7 @@ class VoiceService:
                         return None
                 return bytes(body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning(
-                "recording fetch failed", extra={**extra, "error": type(exc).__name__}
-            )
+            log.warning("recording fetch failed", extra={**extra, "error": type(exc).__name__})
             return None
 
 
@@ -546,8 +540,13 @@ async def _listen(
             reason = "no_input" if found.kind is MatchKind.NO_INPUT else "invalid"
             log.info(
                 "voice menu: asking again",
-                extra={**extra, "match": found.kind.value, "option": found.option,
-                       "score": found.score, "attempt": attempts},
+                extra={
+                    **extra,
+                    "match": found.kind.value,
+                    "option": found.option,
+                    "score": found.score,
+                    "attempt": attempts,
+                },
             )
         else:
             reason = "invalid"
@@ -561,34 +560,19 @@ async def _listen(
 # --- the <Connect action>: the keypad menu, or the step the websocket already took --------
 
 
-def _seq(request: web.Request) -> int:
-    raw = request.query.get("s", "")
-    if not raw.isdigit() or len(raw) > 6:
-        raise BadRequestParams("step number 's' is missing or malformed")
-    return int(raw)
-
-
 @twilio_webhook
 async def keypad(request: web.Request, params: Mapping[str, str]) -> web.Response:
-    deps = request.app[FLOW_DEPS]
     node_id = request.match_info["node"]
-    seq = _seq(request)
+    seq = step_number(request)
     call = parse_call(params)
-    sessions = request.app[SESSIONS]
-    stored = await sessions.load(call.call_sid)
-    if stored is None:
-        log.warning("no session for call (expired or lost)", extra={"call_sid": call.call_sid})
-        return fallback(deps)
-    if stored.seq != seq or stored.session.node != node_id:
-        cached = await sessions.answer_for(call.call_sid, seq + 1)
-        if cached is not None:
-            return twiml(cached)
-        return fallback(deps, stored.session.lang)
+    session = await session_at_step(request, call.call_sid, node_id, seq)
+    if isinstance(session, web.Response):
+        return session
     log.info(
         "media stream ended without an answer; keypad menu",
         extra={"call_sid": call.call_sid, "node": node_id},
     )
-    return await answer_step(request, deps, seq, stored.session, Keypad())
+    return await answer_step(request, request.app[FLOW_DEPS], seq, session, Keypad())
 
 
 def routes() -> list[web.RouteDef]:
@@ -596,4 +580,3 @@ def routes() -> list[web.RouteDef]:
         web.get(MEDIA_PATH, media),
         web.post("/ivr/{node}" + KEYPAD_SUFFIX, keypad),
     ]
-

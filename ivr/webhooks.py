@@ -238,37 +238,47 @@ async def voice(request: web.Request, params: Mapping[str, str]) -> web.Response
     return twiml(body)
 
 
-def _seq(request: web.Request) -> int:
+def step_number(request: web.Request) -> int:
+    """The step number `s` an answer's action URL carries (see ivr.sessions)."""
     raw = request.query.get("s", "")
     if not raw.isdigit() or len(raw) > 6:
         raise BadRequestParams("step number 's' is missing or malformed")
     return int(raw)
 
 
+async def session_at_step(
+    request: web.Request, call_sid: str, node_id: str, seq: int
+) -> Session | web.Response:
+    """The call's session if it is still at step `seq` on `node_id`; otherwise the answer
+    Twilio gets instead: the one already stored for that step (a retry), or the fallback."""
+    deps = request.app[FLOW_DEPS]
+    sessions = request.app[SESSIONS]
+    stored = await sessions.load(call_sid)
+    if stored is None:
+        log.warning("no session for call (expired or lost)", extra={"call_sid": call_sid})
+        return fallback(deps)
+    if stored.seq == seq and stored.session.node == node_id:
+        return stored.session
+    log.info(
+        "stale or repeated webhook",
+        extra={"call_sid": call_sid, "seq": seq, "current": stored.seq, "node": node_id},
+    )
+    cached = await sessions.answer_for(call_sid, seq + 1)
+    return twiml(cached) if cached is not None else fallback(deps, stored.session.lang)
+
+
 @twilio_webhook
 async def ivr_node(request: web.Request, params: Mapping[str, str]) -> web.Response:
     deps = request.app[FLOW_DEPS]
     node_id = request.match_info["node"]
-    seq = _seq(request)
+    seq = step_number(request)
     node = deps.flow.nodes.get(node_id)
     if node is None:
         raise BadRequestParams(f"unknown node {node_id!r}")
     call = parse_call(params)
-    sessions = request.app[SESSIONS]
-    stored = await sessions.load(call.call_sid)
-    if stored is None:
-        log.warning("no session for call (expired or lost)", extra={"call_sid": call.call_sid})
-        return fallback(deps)
-    session = stored.session
-    if stored.seq != seq or session.node != node_id:
-        cached = await sessions.answer_for(call.call_sid, seq + 1)
-        log.info(
-            "stale or repeated webhook",
-            extra={"call_sid": call.call_sid, "seq": seq, "current": stored.seq, "node": node_id},
-        )
-        if cached is not None:
-            return twiml(cached)
-        return fallback(deps, session.lang)
+    session = await session_at_step(request, call.call_sid, node_id, seq)
+    if isinstance(session, web.Response):
+        return session
     event: Event
     if node.kind.value == "record":
         record = parse_record(params)
