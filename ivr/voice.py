@@ -357,6 +357,9 @@ async def close_sockets(app: web.Application) -> None:
 # --- the websocket -----------------------------------------------------------------------
 
 
+WRITE_TIMEOUT_S = 5.0  # a media write blocked this long means Twilio stopped reading
+
+
 class _Link:
     """receive()/send() for `run_turn` over one aiohttp websocket, with an idle timeout."""
 
@@ -382,8 +385,16 @@ class _Link:
         return None
 
     async def send(self, text: str) -> None:
-        if not self.ws.closed:
-            await self.ws.send_str(text)
+        """Send, but never wait on a peer that stopped reading for more than WRITE_TIMEOUT_S:
+        the stream is then treated as gone (the <Connect action> keypad menu takes over)."""
+        if self.closed or self.ws.closed:
+            return
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self.ws.send_str(text)
+        except TimeoutError:
+            log.warning("media stream stopped reading; giving the stream up")
+            self.closed = True
 
     async def drain(self, timeout_s: float) -> None:
         """After the REST update: wait (bounded) for Twilio to stop the stream."""
