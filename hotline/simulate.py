@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as MpEvent
@@ -269,6 +269,7 @@ class ServiceSpec:
     data_dir: str
     params: SimulationParams
     log_level: int = logging.WARNING
+    api_tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def _settings(spec: ServiceSpec) -> Settings:
@@ -282,6 +283,7 @@ def _settings(spec: ServiceSpec) -> Settings:
         data_dir=Path(spec.data_dir),
         key_prefix=spec.key_prefix,
         twilio_api_base=spec.emulator_url,
+        api_tokens=dict(spec.api_tokens),
         json_logs=False,
     )
 
@@ -787,8 +789,17 @@ async def simulate(
     keep_keys: bool = False,
     log_level: int = logging.WARNING,
     per_call: bool = False,
+    port: int | None = None,
+    api_tokens: Mapping[str, str] | None = None,
+    hold_s: float = 0.0,
 ) -> Outcome:
-    """One live simulation and its comparison; `redis_url` is shared by every process."""
+    """One live simulation and its comparison; `redis_url` is shared by every process.
+
+    To watch a run (a wallboard, a scraper): `port` fixes the service's port (else a free
+    one), `key_prefix` its Redis keys (it must hold no key yet: they are deleted after the
+    run unless `keep_keys`), `api_tokens` its bearer tokens (token -> role), and `hold_s`
+    keeps it serving that many real seconds after the run (announced on `progress`, or
+    stderr), before the calls still talking are hung up."""
     workload = generate(params.workload_spec(), params.seed)
     base = load_config(config_dir)
     scaled = service_config(params, base)
@@ -805,11 +816,22 @@ async def simulate(
     prefix = key_prefix or f"hlsim:{uuid.uuid4().hex[:10]}:"
     auth_token = f"simulate-{uuid.uuid4().hex}"
     keys = Keys(prefix=prefix)
+    if key_prefix:
+        probe = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            taken = [k async for k in probe.scan_iter(match=f"{prefix}*", count=500)]
+        finally:
+            await probe.aclose()
+        if taken:
+            raise ValueError(
+                f"key prefix {prefix!r} already holds {len(taken)} key(s) (e.g. {taken[0]}); "
+                "a simulation needs a prefix of its own"
+            )
     ideal = run_ideal(workload, params.ideal_config())
 
     emu = CarrierEmulator(ACCOUNT_SID, auth_token, speedup=params.speedup)
     emu_runner = await emu.serve("127.0.0.1", 0)
-    port = free_port()
+    port = port or free_port()
     data_dir = tempfile.mkdtemp(prefix="hotline-simulate-")
     specs = [
         ServiceSpec(
@@ -824,6 +846,7 @@ async def simulate(
             data_dir=data_dir,
             params=params,
             log_level=log_level,
+            api_tokens=dict(api_tokens or {}),
         )
         for i in range(params.workers)
     ]
@@ -862,6 +885,14 @@ async def simulate(
             )
             if progress_task is not None:
                 progress_task.cancel()
+            if hold_s > 0:
+                out = progress or sys.stderr
+                out.write(
+                    f"\nhotline simulate: run over; the service stays up {hold_s:g} s at "
+                    f"{base_url}\n"
+                )
+                out.flush()
+                await asyncio.sleep(hold_s)
             # hang up the calls still talking while the service still answers their webhooks
             await emu.close()
     finally:
@@ -1059,6 +1090,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--plot", type=Path, default=None, metavar="PNG", help="draw waits and service level")
     a("--no-progress", action="store_true", help="no progress bar on stderr")
     a("--calls", action="store_true", help="with --json: every call's row (live, ideal, service)")
+    a(
+        "--port",
+        type=_positive(int),
+        default=None,
+        help="the service's port (W=1 in this process; default: a free port), so a wallboard "
+        "can attach: /dashboard, /api/v1/stats, /metrics (sign in with config/users.yaml; "
+        "bearer tokens from HOTLINE_API_TOKENS)",
+    )
+    a(
+        "--key-prefix",
+        default=None,
+        help="the run's Redis key prefix (must be unused; deleted after the run)",
+    )
+    a(
+        "--hold",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep the service up this long after the run (announced on stderr)",
+    )
 
 
 def params_from_args(args: argparse.Namespace) -> SimulationParams:
@@ -1106,6 +1157,10 @@ def cmd_simulate(args: argparse.Namespace, redis_url: str | None, config_dir: Pa
                 in_process=False if args.processes else None,
                 progress=None if args.no_progress else sys.stderr,
                 per_call=args.calls,
+                port=args.port,
+                key_prefix=args.key_prefix,
+                api_tokens=Settings.from_env().api_tokens,
+                hold_s=max(0.0, args.hold),
             )
         )
     except ValueError as exc:
