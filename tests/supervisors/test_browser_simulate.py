@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import os
 import sys
@@ -101,6 +102,32 @@ async def _start(port: int, redis_url: str, key_prefix: str) -> Simulation:
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     return Simulation(proc)
+
+
+async def _report_rows(
+    month: str, redis_url: str, key_prefix: str, out: Path
+) -> list[dict[str, str]]:
+    """`hotline report --month` against the simulation's Redis and key prefix."""
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "HOTLINE_KEY_PREFIX": key_prefix,
+        "HOTLINE_JSON_LOGS": "false",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline", "report", "--month", month, "--out", str(out),
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, (stdout + stderr).decode(errors="replace")[-3000:]
+    return await asyncio.to_thread(_read_daily, out)
+
+
+def _read_daily(out: Path) -> list[dict[str, str]]:
+    (daily,) = list(out.glob("report-*/daily_by_queue.csv"))
+    assert (daily.parent / "index.html").exists()
+    with daily.open() as f:
+        return list(csv.DictReader(f))
 
 
 async def _get_json(http: aiohttp.ClientSession, url: str, token: str) -> Any:
@@ -217,6 +244,10 @@ async def test_wallboard_follows_hotline_simulate(
                 )
                 await page.screenshot(SHOTS / "wallboard-simulate-end.png")
                 assert not [c for c in page.console if "Error" in c], page.console
+                # the monthly report over the month this run produced, while the data is up
+                report_rows = await _report_rows(
+                    stats["day"][:7], redis_url, key_prefix, tmp_path / "report"
+                )
         truth = await sim.report(within_s=HOLD_S + 20)
     finally:
         await sim.stop()
@@ -261,6 +292,13 @@ async def test_wallboard_follows_hotline_simulate(
     assert samples[("hotline_queue_service_level", "general")] == pytest.approx(
         live["service_level"], abs=1e-4
     )
+    (all_today,) = [r for r in report_rows if r["day"] == stats["day"] and r["queue"] == "all"]
+    assert (int(all_today["offered"]), int(all_today["answered"]), int(all_today["abandoned"])) == (
+        live["offered"],
+        live["answered"],
+        live["abandoned"],
+    ), all_today
+    assert float(all_today["service_level"]) == pytest.approx(centre["service_level"], abs=1e-4)
     assert board["offered"] == f"{live['offered']} · {live['answered']}", board
     assert board["abandon"].startswith(f"{live['abandoned']} · "), board
     assert board["sl"] == f"{round(centre['service_level'] * 1000) / 10:g} %", board
