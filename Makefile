@@ -1,5 +1,5 @@
 # Shortcuts; scripts/dev.sh does the work (and installs what it needs).
-.PHONY: run test lint soak bench
+.PHONY: run test lint soak bench bench-calls
 run:
 	bash scripts/dev.sh run
 test:
@@ -17,6 +17,16 @@ bench:
 	mkdir -p var/bench
 	.venv/bin/python bench/webhook_bench.py --profile --json var/bench/webhook.json
 	.venv/bin/python bench/report.py var/bench/webhook.json docs/BENCHMARKS.md
+
+# Simultaneous calls through the carrier emulator (real time), stepped until a webhook
+# takes over 200 ms or an error -> docs/BENCHMARKS_CALLS.md, and its headline into
+# docs/BENCHMARKS.md (when var/bench/webhook.json from `make bench` is there). Takes up to
+# 15 minutes (--max-minutes); needs Debian's redis-server.
+bench-calls:
+	@test -x .venv/bin/python || { echo "no .venv: run 'make lint' or 'bash scripts/dev.sh test' first" >&2; exit 2; }
+	mkdir -p var/bench
+	.venv/bin/python bench/calls_capacity.py --json var/bench/calls.json --markdown docs/BENCHMARKS_CALLS.md
+	@if [ -f var/bench/webhook.json ]; then .venv/bin/python bench/report.py var/bench/webhook.json docs/BENCHMARKS.md; fi
 
 # Long check, not in the default suite: twice nominal load for 30 min, memory sampled.
 # SOAK_MINUTES=3 make soak for a short run.

@@ -2,6 +2,8 @@
 hand-written part: what the profile showed, what changed, why a target is missed).
 
     .venv/bin/python bench/report.py results.json docs/BENCHMARKS.md
+
+With `calls.json` (bench/calls_capacity.py) beside results.json, the calls section too.
 """
 
 from __future__ import annotations
@@ -153,7 +155,53 @@ def profile_table(profile: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(results: dict[str, Any]) -> str:
+def calls_section(calls: dict[str, Any]) -> list[str]:
+    """bench/calls_capacity.py's result: the headline and the step at capacity."""
+    req, best = calls["required"], calls["at_capacity"]
+    when = f"run finished {calls['run_finished']}"
+    if "run_started" in calls:
+        when = f"run {calls['run_started']} to {calls['run_finished']}"
+    floor = ">= " if calls["stopped"] == "all steps passed" else ""  # no step failed
+    lines = [
+        "## Calls: simultaneous calls through the carrier emulator, one process",
+        "",
+        f"bench/calls_capacity.py, {when} (UTC), "
+        f"{calls['machine']['cores']} cores: {calls['service']}, a private redis-server, the "
+        "emulator in real time (speed-up 1) on the same machine; steps of simultaneous calls "
+        f"({calls['mix']['menus']:.0%} in the keypad menus, {calls['mix']['waiting']:.0%} "
+        f"waiting in the hold loop, {calls['mix']['talking']:.0%} talking to emulated agents). "
+        f"A step passes with no webhook over {calls['limit_ms']:g} ms and no error. Baseline: "
+        f"the busiest hour's simultaneous calls by Little's law ({req['arrival_per_s']} "
+        f"calls/s x (170 s AHT + 45 s menus + ASA) = {req['total']:.0f}). "
+        "Every step: docs/BENCHMARKS_CALLS.md.",
+        "",
+        "| figure | value | ratio to the busiest hour's need |",
+        "|---|---:|---:|",
+        f"| simultaneous calls carried (largest passing step) | {floor}{calls['capacity_calls']} "
+        f"| {floor}{calls['ratio_to_required']:.2f} |",
+    ]
+    if best:
+        lines += [
+            f"| webhooks at that step: count, p50 / p99 / max ms | {best['webhooks']}, "
+            f"{best['p50_ms']} / {best['p99_ms']} / {best['max_ms']} | |",
+            f"| service RSS at that step (MB); per call (KB) | {best['service_rss_mb']}; "
+            f"{best['rss_kb_per_call']} | |",
+            f"| Redis used_memory at that step (MB); per call (KB) | {best['redis_used_mb']}; "
+            f"{best['redis_kb_per_call']} | |",
+        ]
+    lines += ["", f"Stopped: {calls['stopped']}."]
+    if best:
+        lines[-1] += (
+            " The latencies are the emulator's view and include its own event-loop delay "
+            f"(at the passing step: p99 {best['loop_lag_p99_ms']} ms, max "
+            f"{best['loop_lag_max_ms']} ms), since it shares the 2 cores with the service and "
+            "Redis; a stall of the emulator's loop adds to every webhook in flight, so the "
+            "figure is conservative for the service alone (not separated in this run)."
+        )
+    return lines
+
+
+def render(results: dict[str, Any], calls: dict[str, Any] | None = None) -> str:
     m = results["machine"]
     out = [
         "# Benchmarks",
@@ -199,6 +247,8 @@ def render(results: dict[str, Any]) -> str:
             "> **Arrives with the queue integration**: not measured in this run (`--skip-queue`).",
             "",
         ]
+    if calls is not None:
+        out += [*calls_section(calls), ""]
     if "profile" in results:
         out += ["## Profile of this run", "", *profile_table(results["profile"]), ""]
     notes = ROOT / "bench" / "notes.md"
@@ -210,7 +260,9 @@ def render(results: dict[str, Any]) -> str:
 def main() -> int:
     source, target = Path(sys.argv[1]), Path(sys.argv[2])
     results = json.loads(source.read_text())
-    target.write_text(render(results), encoding="utf-8")
+    calls_json = source.parent / "calls.json"  # bench/calls_capacity.py (`make bench-calls`)
+    calls = json.loads(calls_json.read_text()) if calls_json.exists() else None
+    target.write_text(render(results, calls), encoding="utf-8")
     print(f"wrote {target}")
     return 0
 
