@@ -54,27 +54,56 @@ def fast_wrap_up(config: HotlineConfig) -> HotlineConfig:
     return dataclasses.replace(config, queues=dataclasses.replace(config.queues, queues=queues))
 
 
-@pytest.fixture
-async def line(aiohttp_server: Any, redis_url: str, key_prefix: str) -> AsyncIterator[Line]:
-    emu = CarrierEmulator(ACCOUNT_SID, AUTH_TOKEN, speedup=SPEEDUP)
+@dataclass(frozen=True)
+class Wired:
+    """A service and the emulator playing Twilio for it, as in production."""
+
+    emu: CarrierEmulator
+    emu_runner: web.AppRunner
+    app: web.Application
+    base_url: str
+
+
+async def wire_service(
+    aiohttp_server: Any,
+    redis_url: str,
+    key_prefix: str,
+    config: HotlineConfig,
+    *,
+    account_sid: str = ACCOUNT_SID,
+    auth_token: str = AUTH_TOKEN,
+    speedup: float = SPEEDUP,
+    api_tokens: dict[str, str] | None = None,
+    **app_options: Any,
+) -> Wired:
+    """Start the emulator, then the service with Twilio's REST API pointed at it."""
+    emu = CarrierEmulator(account_sid, auth_token, speedup=speedup)
     emu_runner = await emu.serve("127.0.0.1", 0)
     port = free_port()
     settings = Settings(
-        account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN,
+        account_sid=account_sid,
+        auth_token=auth_token,
         public_url=f"http://127.0.0.1:{port}",
         redis_url=redis_url,
         key_prefix=key_prefix,
         twilio_api_base=emu.public_url,
+        api_tokens=api_tokens or {},
         json_logs=False,
     )
-    config = fast_wrap_up(with_calendar(load_config(CONFIG_DIR), open_=True))
     accounts = FileAccountBackend.load(CONFIG_DIR / "accounts.yaml")
-    app = create_app(settings, config, accounts)
+    app = create_app(settings, config, accounts, **app_options)
     await aiohttp_server(app, port=port)
+    return Wired(emu, emu_runner, app, f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+async def line(aiohttp_server: Any, redis_url: str, key_prefix: str) -> AsyncIterator[Line]:
+    config = fast_wrap_up(with_calendar(load_config(CONFIG_DIR), open_=True))
+    wired = await wire_service(aiohttp_server, redis_url, key_prefix, config)
+    emu = wired.emu
     try:
-        yield Line(emu, app, f"http://127.0.0.1:{port}/voice", config)
+        yield Line(emu, wired.app, f"{wired.base_url}/voice", config)
     finally:
         await emu.close()
-        await emu_runner.cleanup()
+        await wired.emu_runner.cleanup()
     assert emu.internal_errors == []

@@ -25,21 +25,17 @@ from callbacks.survey_calls import TRANSCRIBER
 from config.calendar import Calendar, TimeRange
 from config.calling import CallingConfig
 from config.loader import HotlineConfig, load_config
-from config.settings import Settings
 from emulator import AgentPhone, CallerScript, CarrierEmulator, CustomerPhone
 from emulator.calls import Call
 from emulator.transcript import Transcript
-from hotline.app import create_app
-from ivr.accounts import FileAccountBackend
 from queueing.appkeys import QUEUE_ROUTER
 from queueing.router import Router
 from tests.e2e.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     CONFIG_DIR,
-    SPEEDUP,
     fast_wrap_up,
-    free_port,
+    wire_service,
 )
 from tests.ivr.conftest import with_calendar
 from tests.twilio_signing import signature
@@ -135,32 +131,24 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0) -
 async def care_line(
     aiohttp_server: Any, redis_url: str, key_prefix: str
 ) -> AsyncIterator[CareLine]:
-    emu = CarrierEmulator(ACCOUNT_SID, AUTH_TOKEN, speedup=SPEEDUP)
-    emu_runner = await emu.serve("127.0.0.1", 0)
-    port = free_port()
-    settings = Settings(
-        account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN,
-        public_url=f"http://127.0.0.1:{port}",
-        redis_url=redis_url,
-        key_prefix=key_prefix,
-        twilio_api_base=emu.public_url,
-        api_tokens={CARE_TOKEN: "care", AGENT_TOKEN: "agent"},
-        json_logs=False,
-    )
     config = fast_wrap_up(with_calendar(load_config(CONFIG_DIR), open_=True))
     now = dt.datetime.now(dt.UTC)
     config = dataclasses.replace(config, calling=calling_window_closing_soon(config.calling, now))
-    accounts = FileAccountBackend.load(CONFIG_DIR / "accounts.yaml")
-    app = create_app(settings, config, accounts)
-    await aiohttp_server(app, port=port)
+    wired = await wire_service(
+        aiohttp_server,
+        redis_url,
+        key_prefix,
+        config,
+        api_tokens={CARE_TOKEN: "care", AGENT_TOKEN: "agent"},
+    )
+    emu, app = wired.emu, wired.app
     # The tests drive the scheduler step by step (run_once); the router keeps running.
     await app[SCHEDULER].stop()
     try:
-        yield CareLine(emu, app, f"http://127.0.0.1:{port}", config)
+        yield CareLine(emu, app, wired.base_url, config)
     finally:
         await emu.close()
-        await emu_runner.cleanup()
+        await wired.emu_runner.cleanup()
     assert emu.internal_errors == []
 
 

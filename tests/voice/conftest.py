@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +19,13 @@ import pytest
 from aiohttp import web
 
 from config.loader import HotlineConfig, load_config
-from config.settings import Settings
 from emulator import CarrierEmulator
-from hotline.app import create_app
-from ivr.accounts import FileAccountBackend
 from ivr.appkeys import VOICE
 from ivr.voice import SpeechSetup, VoiceService
 from speech.prompts import PromptCache
 from speech.recognizer import ModelRegistry, SessionConfig
 from speech.settings import SpeechSettings
+from tests.e2e.conftest import wire_service
 from tests.ivr.conftest import with_calendar
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -83,12 +80,6 @@ def speech_settings(prompt_dir: Path, **overrides: Any) -> SpeechSettings:
     return SpeechSettings(**values)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class VoiceLine:
     emu: CarrierEmulator
@@ -112,22 +103,17 @@ async def start_line(
     config: HotlineConfig,
     setup: SpeechSetup,
 ) -> tuple[CarrierEmulator, Any, VoiceLine]:
-    emu = CarrierEmulator(ACCOUNT_SID, AUTH_TOKEN, speedup=SPEEDUP)
-    emu_runner = await emu.serve("127.0.0.1", 0)
-    port = free_port()
-    settings = Settings(
+    wired = await wire_service(
+        aiohttp_server,
+        redis_url,
+        key_prefix,
+        config,
         account_sid=ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
-        public_url=f"http://127.0.0.1:{port}",
-        redis_url=redis_url,
-        key_prefix=key_prefix,
-        twilio_api_base=emu.public_url,
-        json_logs=False,
+        speedup=SPEEDUP,
+        speech=setup,
     )
-    accounts = FileAccountBackend.load(CONFIG_DIR / "accounts.yaml")
-    app = create_app(settings, config, accounts, speech=setup)
-    await aiohttp_server(app, port=port)
-    return emu, emu_runner, VoiceLine(emu, app, f"http://127.0.0.1:{port}", config)
+    return wired.emu, wired.emu_runner, VoiceLine(wired.emu, wired.app, wired.base_url, config)
 
 
 @pytest.fixture
