@@ -145,37 +145,46 @@ def _client(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+# INCR (or GET) plus an expiry set only where none is: EXPIRE NX needs Redis 7 and the
+# embedded server is 6.2. Setting it on every attempt that finds none also heals a counter
+# whose expiry was lost. Returns {count, ttl}.
+_COUNT_LUA = """
+local n
+if ARGV[2] == '1' then n = redis.call('INCR', KEYS[1])
+else n = tonumber(redis.call('GET', KEYS[1]) or '0') end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl == -1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+"""
+
+
+async def _count(request: web.Request, key: str, *, increment: bool) -> tuple[int, int]:
+    window = request.app[SUPERVISORS].signin.window_s
+    # One key per call: the client and user counters may sit on different cluster slots.
+    n, ttl = await request.app[REDIS].eval(_COUNT_LUA, 1, key, window, "1" if increment else "0")
+    return int(n), int(ttl)
+
+
 async def _over_limit(request: web.Request, user: str) -> int | None:
     """Count this attempt; seconds to wait if the client or the user is over the limit."""
     cfg = request.app[SUPERVISORS].signin
-    redis, keys = request.app[REDIS], request.app[KEYS]
-    client_key = keys.sup_signin_client(_client(request))
-    user_key = keys.sup_signin_user(user)
-    # Not a transaction: the two keys may sit on different cluster slots. EXPIRE NX on
-    # every attempt also heals a counter whose EXPIRE was lost (it then expires anyway).
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(client_key)
-        pipe.expire(client_key, cfg.window_s, nx=True)
-        pipe.get(user_key)
-        pipe.expire(user_key, cfg.window_s, nx=True)
-        pipe.ttl(client_key)
-        pipe.ttl(user_key)
-        attempts, _, failures, _, client_ttl, user_ttl = await pipe.execute()
-    if int(attempts) > cfg.per_client:
-        return max(1, int(client_ttl))
-    if failures is not None and int(failures) >= cfg.per_user:
-        return max(1, int(user_ttl))
+    keys = request.app[KEYS]
+    attempts, client_ttl = await _count(
+        request, keys.sup_signin_client(_client(request)), increment=True
+    )
+    failures, user_ttl = await _count(request, keys.sup_signin_user(user), increment=False)
+    if attempts > cfg.per_client:
+        return max(1, client_ttl)
+    if failures >= cfg.per_user:
+        return max(1, user_ttl)
     return None
 
 
 async def _count_failure(request: web.Request, user: str) -> None:
-    cfg = request.app[SUPERVISORS].signin
-    redis, keys = request.app[REDIS], request.app[KEYS]
-    key = keys.sup_signin_user(user)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, cfg.window_s, nx=True)
-        await pipe.execute()
+    await _count(request, request.app[KEYS].sup_signin_user(user), increment=True)
 
 
 async def _credentials(request: web.Request) -> tuple[str, str]:
