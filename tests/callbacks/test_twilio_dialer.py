@@ -44,7 +44,8 @@ async def carrier() -> Any:
         if to == "+15005550009":
             return web.json_response({"code": 20500, "message": "oops", "status": 503}, status=503)
         sid = "CA" + uuid.uuid4().hex
-        calls.append({"sid": sid, **{k: form.getall(k) for k in form}})
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        calls.append({"sid": sid, "peer": peer, **{k: form.getall(k) for k in form}})
         return web.json_response({"sid": sid, "status": "queued", "to": to}, status=201)
 
     async def listing(request: web.Request) -> web.Response:
@@ -112,3 +113,21 @@ async def test_errors_become_dial_errors(carrier: Any, phone: str, retryable: bo
         assert caught.value.retryable is retryable
     finally:
         await dialer.aclose()
+
+
+async def test_dials_reuse_one_kept_alive_connection(carrier: Any) -> None:
+    server, calls = carrier
+    dialer = TwilioDialer(
+        account_sid=ACCOUNT,
+        auth_token="secret",
+        caller_id="+861095500000",
+        public_url="https://hotline.example",
+        api_base=str(server.make_url("")),
+    )
+    try:
+        sids = [await dialer.dial(job(f"+86138123456{i:02d}")) for i in range(20)]
+    finally:
+        await dialer.aclose()
+    assert len(set(sids)) == 20
+    assert len({c["peer"] for c in calls}) == 1
+    assert [c["To"] for c in calls] == [[f"+86138123456{i:02d}"] for i in range(20)]
