@@ -11,7 +11,8 @@ Prints jobs claimed+dialled per second, lateness (carrier received - due) p50/p9
 the claim lateness (claimed under lease - due), duplicates (dials per job beyond one:
 must be 0), the CPU seconds of each process (workers, emulator, sink) per 1,000 jobs, and
 Redis's commandstats for the run. `--carrier recording` dials through the recording
-dialer instead (no HTTP; the lower bound of the scheduler's own cost).
+dialer instead (one Redis script per dial, no HTTP); `--carrier null` stamps each dial in
+the worker's memory (no carrier at all: the scheduler's own capacity).
 
     REDIS_URL=redis://127.0.0.1:6379/0 flock /tmp/hotline-bench.lock \
         .venv/bin/python bench/scheduler_bench.py [--jobs 10000] [--workers 1 2 3] [--json]
@@ -39,7 +40,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from callbacks.jobs import JobKind, NewJob  # noqa: E402
+from callbacks.jobs import Job, JobKind, NewJob  # noqa: E402
 from callbacks.recording_dialer import RecordingDialer  # noqa: E402
 from callbacks.scheduler import Dialer, Scheduler  # noqa: E402
 from callbacks.store import CallbackStore  # noqa: E402
@@ -131,6 +132,20 @@ def run_emulator(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+class NullDialer:
+    """No carrier at all: the dial is stamped in memory (the scheduler's own capacity)."""
+
+    def __init__(self) -> None:
+        self.dials: list[tuple[str, float]] = []
+
+    async def dial(self, job: Job) -> str:
+        self.dials.append((job.id, time.time()))
+        return "CA" + uuid.uuid4().hex
+
+    async def find_call(self, job: Job) -> str | None:
+        return None
+
+
 # --- one worker process ---------------------------------------------------------------------
 async def worker(url: str, prefix: str, name: str, opts: argparse.Namespace) -> None:
     client = aioredis.Redis.from_url(url, decode_responses=True)
@@ -147,6 +162,8 @@ async def worker(url: str, prefix: str, name: str, opts: argparse.Namespace) -> 
             api_base=opts.api,
         )
         dialer = twilio
+    elif opts.carrier == "null":
+        dialer = NullDialer()
     else:
         dialer = RecordingDialer(client, keys, worker=name)
     sched = Scheduler(
@@ -169,7 +186,12 @@ async def worker(url: str, prefix: str, name: str, opts: argparse.Namespace) -> 
         profile_dump(f"worker-{name}")
         print(
             json.dumps(
-                {"worker": name, "cpu_s": time.process_time() - cpu0, "dialled": sched.dialled}
+                {
+                    "worker": name,
+                    "cpu_s": time.process_time() - cpu0,
+                    "dialled": sched.dialled,
+                    "dials": dialer.dials if isinstance(dialer, NullDialer) else [],
+                }
             )
         )
     finally:
@@ -310,12 +332,14 @@ async def run(args: argparse.Namespace, workers: int, url: str) -> dict[str, Any
         if ready >= due_ms:
             print(f"seeding overran the due time by {ready - due_ms} ms", file=sys.stderr)
         worker_cpu: list[float] = []
+        dials: list[tuple[str, float]] = []
         for proc in procs:
             out, _ = await asyncio.wait_for(proc.communicate(), 180)
-            worker_cpu.append(float(json.loads(out.decode().strip().splitlines()[-1])["cpu_s"]))
+            report = json.loads(out.decode().strip().splitlines()[-1])
+            worker_cpu.append(float(report["cpu_s"]))
+            dials += [(str(j), float(t)) for j, t in report["dials"]]
         stats = await client.info("commandstats")
         emulator_cpu = None
-        dials: list[tuple[str, float]] = []
         if args.carrier == "emulator":
             import aiohttp
 
@@ -326,7 +350,7 @@ async def run(args: argparse.Namespace, workers: int, url: str) -> dict[str, Any
                         body = await resp.json()
                     dials += [(str(j), float(t)) for j, t in body["dials"]]
                     emulator_cpu += float(body["cpu_s"])
-        else:
+        elif args.carrier == "recording":
             entries = await client.lrange(keys.cb_carrier_log(), 0, -1)
             log = [json.loads(x) for x in entries]
             dials = [(str(e["job"]), float(e["t"])) for e in log]
@@ -459,7 +483,9 @@ if __name__ == "__main__":
         parser.add_argument("--cps", type=float, default=10_000)
         parser.add_argument("--batch", type=int, default=200)
         parser.add_argument("--concurrency", type=int, default=64)
-        parser.add_argument("--carrier", choices=["emulator", "recording"], default="emulator")
+        parser.add_argument(
+            "--carrier", choices=["emulator", "recording", "null"], default="emulator"
+        )
         parser.add_argument("--emulators", type=int, default=1)
         parser.add_argument("--json", action="store_true")
         asyncio.run(main(parser.parse_args()))

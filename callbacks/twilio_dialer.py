@@ -115,7 +115,7 @@ class TwilioDialer:
     async def dial(self, job: Job) -> str:
         extra = {"job_id": job.id, "phone": mask_phone(job.phone), "attempt": job.attempt}
         async with self._http().post(
-            self._calls_url, data=self._form(job), headers=self._headers
+            self._calls_url, data=self._form(job), headers=self._headers, allow_redirects=False
         ) as resp:
             status, body = resp.status, await resp.read()
         if not 200 <= status < 300:
