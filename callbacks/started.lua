@@ -16,6 +16,7 @@ local cap = tonumber(ARGV[3])
 local sources = {}
 for s in string.gmatch(ARGV[4], '[^,]+') do sources[s] = true end
 local out = {}
+local leases = {}  -- one ZADD for the batch (each redis.call costs Redis's thread)
 local n = (#ARGV - 4) / 3
 for i = 0, n - 1 do
   local id, lease, sid = ARGV[5 + 3 * i], ARGV[6 + 3 * i], ARGV[7 + 3 * i]
@@ -28,7 +29,8 @@ for i = 0, n - 1 do
   else
     redis.call('HSET', job, 'state', 'in_progress', 'call_sid', sid, 'dial_mark', sid,
       'updated', now)
-    redis.call('ZADD', KEYS[1], now + wait_ms, id)
+    table.insert(leases, now + wait_ms)
+    table.insert(leases, id)
     redis.call('SET', call, id, 'EX', ttl)
     local last = redis.call('LINDEX', att, -1)
     if last then
@@ -36,12 +38,14 @@ for i = 0, n - 1 do
       a.sid = sid
       redis.call('LSET', att, -1, cjson.encode(a))
     end
-    redis.call('RPUSH', hist, cjson.encode({s = 'in_progress', at = now, r = sid}))
-    redis.call('LTRIM', hist, -cap, -1)
+    if redis.call('RPUSH', hist, cjson.encode({s = 'in_progress', at = now, r = sid})) > cap then
+      redis.call('LTRIM', hist, -cap, -1)
+    end
     local early = redis.call('GET', early_key)
     if early then redis.call('DEL', early_key) else early = '' end
     table.insert(out, 1)
     table.insert(out, early)
   end
 end
+if #leases > 0 then redis.call('ZADD', KEYS[1], unpack(leases)) end
 return out
