@@ -9,10 +9,13 @@ callbacks (signed, as Twilio does) to a sink in this process while the bench run
 
 Prints jobs claimed+dialled per second, lateness (carrier received - due) p50/p99/max,
 the claim lateness (claimed under lease - due), duplicates (dials per job beyond one:
-must be 0), the CPU seconds of each process (workers, emulator, sink) per 1,000 jobs, and
-Redis's commandstats for the run. `--carrier recording` dials through the recording
-dialer instead (one Redis script per dial, no HTTP); `--carrier null` stamps each dial in
-the worker's memory (no carrier at all: the scheduler's own capacity).
+must be 0), the CPU milliseconds per job of the workers, the emulator(s), the sink and
+Redis (a commandstats diff: other clients of the same Redis show up in it too). Each
+worker keeps up to `--concurrency` dials in flight (256 by default: a dial waits for the
+carrier's answer, so a worker dials at most concurrency / round trip per second).
+`--carrier recording` dials through the recording dialer instead (one Redis script per
+dial, no HTTP); `--carrier null` stamps each dial in the worker's memory (no carrier at
+all: the scheduler's own capacity).
 
     REDIS_URL=redis://127.0.0.1:6379/0 flock /tmp/hotline-bench.lock \
         .venv/bin/python bench/scheduler_bench.py [--jobs 10000] [--workers 1 2 3] [--json]
@@ -471,7 +474,7 @@ if __name__ == "__main__":
         extra = argparse.ArgumentParser()
         extra.add_argument("--cps", type=float, default=10_000)
         extra.add_argument("--batch", type=int, default=200)
-        extra.add_argument("--concurrency", type=int, default=64)
+        extra.add_argument("--concurrency", type=int, default=256)
         extra.add_argument("--carrier", default="emulator")
         extra.add_argument("--api", default="")
         extra.add_argument("--sink", default="")
@@ -482,7 +485,7 @@ if __name__ == "__main__":
         parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
         parser.add_argument("--cps", type=float, default=10_000)
         parser.add_argument("--batch", type=int, default=200)
-        parser.add_argument("--concurrency", type=int, default=64)
+        parser.add_argument("--concurrency", type=int, default=256)
         parser.add_argument(
             "--carrier", choices=["emulator", "recording", "null"], default="emulator"
         )
