@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import redis.asyncio as aioredis
 
@@ -53,3 +54,38 @@ async def test_racing_batch_claims_never_hand_a_job_to_two_workers(
         assert len(job.attempts) == 1
         raw = await store.redis.hget(keys.cb_job(job_id), "dial_mark")
         assert raw == f"pending:{lease}"
+
+
+async def test_one_batch_holds_every_claim_mode(
+    redis: aioredis.Redis, keys: Keys, calling: CallingConfig
+) -> None:
+    limits = replace(calling.limits, lease_s=1.0, call_timeout_s=1.0)
+    store = CallbackStore(redis, keys, limits)
+    now = await store.now_ms()
+    stuck = await store.create(new_job(now - 10, phone="+8613800000003"))
+    ringing = await store.create(new_job(now - 10, phone="+8613800000004"))
+    _, first = await store.claim(max_jobs=5, calls_per_second=100, burst=100)
+    lease = {c.job.id: c.lease for c in first}
+    assert set(lease) == {stuck.id, ringing.id}
+    assert (await store.mark_started(ringing.id, lease[ringing.id], "CA" + "4" * 32))[0]
+    await asyncio.sleep(1.1)  # the dialling lease and the call's status deadline expire
+    fresh = await store.create(new_job(await store.now_ms() - 5, phone="+8613800000001"))
+    blocked = await store.create(new_job(await store.now_ms() - 5, phone="+8613800000002"))
+    later = await store.create(new_job(await store.now_ms() + 60_000, phone="+8613800000005"))
+    await store.dnc_add(["+8613800000002"])
+    _, claims = await store.claim(max_jobs=10, calls_per_second=100, burst=100)
+    modes = {c.job.id: c.mode for c in claims}
+    assert modes == {
+        fresh.id: ClaimMode.NEW,
+        blocked.id: ClaimMode.DNC,
+        stuck.id: ClaimMode.RECOVER,
+        ringing.id: ClaimMode.STALE,
+    }
+    recovered = next(c for c in claims if c.job.id == stuck.id)
+    assert recovered.old_mark == f"pending:{lease[stuck.id]}" and recovered.dial_uncertain
+    cancelled = await store.get(blocked.id)
+    assert cancelled is not None and cancelled.state is JobState.CANCELLED
+    assert await redis.zrange(keys.cb_due(), 0, -1) == [later.id]
+    deadlines = dict(await redis.zrange(keys.cb_leases(), 0, -1, withscores=True))
+    assert set(deadlines) == {fresh.id, stuck.id, ringing.id}
+    assert min(deadlines.values()) > claims[0].claimed_ms
