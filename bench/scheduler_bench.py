@@ -151,7 +151,10 @@ class NullDialer:
 
 # --- one worker process ---------------------------------------------------------------------
 async def worker(url: str, prefix: str, name: str, opts: argparse.Namespace) -> None:
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+    # room for every dispatch to touch Redis at once (the recording dialer does, per dial)
+    client = aioredis.Redis.from_url(
+        url, decode_responses=True, max_connections=opts.concurrency + 32
+    )
     keys = Keys(prefix=prefix)
     cfg = config(opts.cps)
     store = CallbackStore(client, keys, cfg.limits)
@@ -175,16 +178,18 @@ async def worker(url: str, prefix: str, name: str, opts: argparse.Namespace) -> 
     print("ready", flush=True)
     profile_start()
     cpu0 = time.process_time()  # after the imports and set-up
+    seeded = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     try:
         sched.start()
-        deadline = time.monotonic() + 120
-        seen_due = False
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            due = await store.due_count()
-            seen_due = seen_due or due > 0
-            if seen_due and due == 0:
+            if not seeded.done() or await store.due_count() > 0:
+                continue
+            await sched.stop()  # waits for the dispatches in flight ...
+            if await store.due_count() == 0:
                 break
+            sched.start()  # ... which may have put jobs back (claimed too long ago)
         await sched.stop()
         profile_dump(f"worker-{name}")
         print(
@@ -268,7 +273,7 @@ def pct(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace, workers: int, url: str) -> dict[str, Any]:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     keys = Keys(prefix=prefix)
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+    client = aioredis.Redis.from_url(url, decode_responses=True, max_connections=256)
     cfg = config(args.cps)
     store = CallbackStore(client, keys, replace(cfg.limits, max_jobs=args.jobs + 10))
     sink, sink_url, callbacks = await sink_app()
@@ -311,6 +316,7 @@ async def run(args: argparse.Namespace, workers: int, url: str) -> dict[str, Any
                 "--sink",
                 sink_url,
                 cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
             for i in range(workers)
@@ -320,15 +326,19 @@ async def run(args: argparse.Namespace, workers: int, url: str) -> dict[str, Any
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line.strip() == b"ready", line
         now = await store.now_ms()
-        due_ms = now + 2000 + args.jobs // 2
-        for start in range(0, args.jobs, 50):
+        due_ms = now + 2000 + args.jobs
+        for start in range(0, args.jobs, 200):
             await asyncio.gather(
                 *(
                     store.create(NewJob(JobKind.SURVEY, f"+86139{i:08d}", due_ms))
-                    for i in range(start, min(args.jobs, start + 50))
+                    for i in range(start, min(args.jobs, start + 200))
                 )
             )
         ready = await store.now_ms()
+        for proc in procs:  # a worker stops once all jobs exist and none is due any more
+            assert proc.stdin is not None
+            proc.stdin.write(b"seeded\n")
+            await proc.stdin.drain()
         # from here on: the run itself (not the seeding)
         stats0 = await client.info("commandstats")
         cpu0 = time.process_time()
@@ -337,7 +347,7 @@ async def run(args: argparse.Namespace, workers: int, url: str) -> dict[str, Any
         worker_cpu: list[float] = []
         dials: list[tuple[str, float]] = []
         for proc in procs:
-            out, _ = await asyncio.wait_for(proc.communicate(), 180)
+            out, _ = await asyncio.wait_for(proc.communicate(), 360)
             report = json.loads(out.decode().strip().splitlines()[-1])
             worker_cpu.append(float(report["cpu_s"]))
             dials += [(str(j), float(t)) for j, t in report["dials"]]
