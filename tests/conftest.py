@@ -14,14 +14,13 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
 from config.keys import Keys
-from config.redis_conn import cluster_client
 from tests.cluster import starter
+from tests.redis_clients import open_client
 
 CLUSTER_MODE = os.environ.get("HOTLINE_TEST_REDIS", "").strip().lower() == "cluster"
 
@@ -84,17 +83,9 @@ def keys(key_prefix: str) -> Keys:
     return Keys(prefix=key_prefix)
 
 
-def client_for(redis_url: str) -> aioredis.Redis:
-    """A decode_responses client for `redis_url`: a cluster client in cluster mode (it has
-    the same API for single-slot commands, scripts and pipelines; SCAN visits every master)."""
-    if CLUSTER_MODE:
-        return cast(aioredis.Redis, cluster_client(redis_url))
-    return aioredis.Redis.from_url(redis_url, decode_responses=True)
-
-
 @pytest.fixture
 async def redis(redis_url: str, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    client = client_for(redis_url)
+    client = await open_client(redis_url)
     try:
         yield client
     finally:
