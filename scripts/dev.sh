@@ -74,6 +74,7 @@ cluster_pass() {
   echo "=== cluster pass: ${CLUSTER_SUITES[*]} on a local 3-master Redis Cluster ==="
   local start=$SECONDS rc=0
   HOTLINE_TEST_REDIS=cluster "$VENV/bin/python" -m pytest "$@" "${CLUSTER_SUITES[@]}" || rc=$?
+  [ "$rc" = 5 ] && rc=0  # pytest's "no tests collected": the options (-k ...) selected none here
   echo "=== cluster pass: $([ "$rc" = 0 ] && echo passed || echo "FAILED (exit $rc)") in $((SECONDS - start)) s ==="
   return "$rc"
 }
