@@ -98,7 +98,10 @@ async def erase_customer(store: CallbackStore, phone: str, *, group: str = "main
                 continue
             counts["jobs_cancelled"] += 1
         async with redis.pipeline(transaction=True) as pipe:
-            pipe.unlink(job_key, keys.cb_history(job_id), keys.cb_attempts(job_id))
+            # not pipe.unlink(): on Redis Cluster that is a coroutine that queues nothing
+            pipe.execute_command(
+                "UNLINK", job_key, keys.cb_history(job_id), keys.cb_attempts(job_id)
+            )
             pipe.zrem(keys.cb_index(), job_id)
             await pipe.execute()
         counts["jobs_deleted"] += 1

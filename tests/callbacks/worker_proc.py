@@ -12,13 +12,12 @@ import asyncio
 import time
 from dataclasses import replace
 
-import redis.asyncio as aioredis
-
 from callbacks.recording_dialer import RecordingDialer
 from callbacks.scheduler import Scheduler
 from callbacks.store import CallbackStore
 from config.keys import Keys
 from tests.callbacks.conftest import ALWAYS, calling_from
+from tests.redis_clients import open_client
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -29,7 +28,7 @@ async def main(args: argparse.Namespace) -> None:
         burst=args.burst,
         limits=replace(config.limits, lease_s=args.lease),
     )
-    client = aioredis.Redis.from_url(args.url, decode_responses=True)
+    client = await open_client(args.url)
     keys = Keys(prefix=args.prefix)
     store = CallbackStore(client, keys, config.limits)
     dialer = RecordingDialer(

@@ -21,6 +21,7 @@ from queueing.agents import AgentState
 from queueing.router import Router
 from queueing.store import Pairing, QueueError, QueueStore, StaleReservation
 from tests.queueing.test_store_support import CALENDARS
+from tests.redis_clients import open_client
 
 PROCESSES = 4
 CALLS = 2000
@@ -86,7 +87,7 @@ class Handler:
 
 async def _worker(index: int, url: str, prefix: str, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
-    redis = aioredis.Redis.from_url(url, decode_responses=True)
+    redis = await open_client(url)
     store = QueueStore(redis, Keys(prefix=prefix), big_config(), group=GROUP)
     handler = Handler(prefix + "test:connects", rng)
     router = handler.router = Router(store, handler)
@@ -280,7 +281,7 @@ async def test_four_processes_2000_calls_50_agents(
 
 
 async def _doomed(url: str, prefix: str) -> None:
-    redis = aioredis.Redis.from_url(url, decode_responses=True)
+    redis = await open_client(url)
     store = QueueStore(redis, Keys(prefix=prefix), big_config(lease_s=0.3), group=GROUP)
     await store.sync_clock()
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis as sync_redis
 import requests
 import schemathesis  # in the test extra of pyproject.toml
 from aiohttp import web
@@ -34,6 +33,7 @@ from hotline.app import create_app
 from ivr.accounts import FileAccountBackend
 from tests.e2e.conftest import free_port
 from tests.ivr.conftest import make_settings, with_calendar
+from tests.redis_clients import sync_client
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 TOKEN = "schemathesis-supervisor-token"
@@ -70,7 +70,7 @@ def live_url(redis_url: str) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-        client = sync_redis.Redis.from_url(redis_url)
+        client = sync_client(redis_url)
         for key in client.scan_iter(match=f"{prefix}*", count=500):
             client.unlink(key)
         client.close()
