@@ -106,7 +106,8 @@ async def hold(request: web.Request, params: Mapping[str, str]) -> web.Response:
     call = parse_call(params)
     lang = _lang(request)
     try:
-        info = await router.wait_info(call.call_sid)
+        # the queue the waitUrl names: call record and position in one round trip
+        info = await router.stats.wait_info(call.call_sid, request.query.get("q"))
     except (TimeoutError, RedisError, OSError) as exc:
         # Redis is away. The caller's place is kept (in Redis, and Twilio keeps the call
         # in its queue), so keep them on hold rather than the emergency path: <Dial> or
