@@ -24,6 +24,8 @@ from queueing.store import QueueError
 log = logging.getLogger("hotline.ivr.queue")
 
 FINAL_DIAL_OK = frozenset({"completed", "answered"})
+# this process's hold documents (bounded; at most 1 s old, see HoldTwiml)
+_HOLD_TWIML = queue_twiml.HoldTwiml()
 
 
 class AfterCall(Protocol):
@@ -133,7 +135,7 @@ async def hold(request: web.Request, params: Mapping[str, str]) -> web.Response:
         # Reserved or ringing: the redirect to the agent is on its way; keep the line quiet.
         return twiml(queue_twiml.pause(2))
     return twiml(
-        queue_twiml.hold(
+        _HOLD_TWIML.hold(
             deps.renderer,
             queue,
             lang,

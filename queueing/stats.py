@@ -173,6 +173,7 @@ class QueueStats:
                 if name in by_queue:
                     by_queue[name].append(agent_id)
         self._eligible_ids = {name: tuple(ids) for name, ids in by_queue.items()}
+        self._eligible = {aid: store.config.eligible(aid) for aid in store.config.agents}
         self._models: dict[str, Recent[QueueModel]] = {
             name: Recent(cache_s) for name in store.queue_names
         }
@@ -200,7 +201,8 @@ class QueueStats:
         now_ms = self.store.now_ms()
         models: dict[str, QueueModel] = {}
         for name in self.store.queue_names:
-            models[name] = build_model(mine[name], recent[name], everyone, now_ms)
+            serving = [(a.state, _call_start(a)) for a in mine[name] if a.state in _SERVING]
+            models[name] = build_model(serving, recent[name], everyone, now_ms)
             self._models[name].put(models[name], read_at)
         return models
 
@@ -220,18 +222,24 @@ class QueueStats:
             pipe.hmget(k.route_agents(g), list(ids))
         out = await pipe.execute()
         now_ms = store.now_ms()
-        raws = out[1] if ids else []
-        agents = [
-            store._agent_status(aid, _text(raw), now_ms)
-            for aid, raw in zip(ids, raws, strict=True)
-            if raw is not None  # never logged in: offline, serves nobody
-        ]
+        serving: list[tuple[AgentState, int]] = []
+        for aid, raw in zip(ids, out[1] if ids else [], strict=True):
+            if raw is None:
+                continue  # never logged in: offline
+            a = json.loads(raw)
+            state = AgentState(a.get("s", "offline"))
+            if state not in _SERVING:
+                continue
+            queues = a.get("q")
+            if name not in (queues if isinstance(queues, dict) else self._eligible[aid]):
+                continue
+            start = a.get("pick") if a.get("pick") is not None else a.get("since", now_ms)
+            serving.append((state, int(start)))
         samples = [int(x) / 1000 for x in out[0]]
         everyone: tuple[float, ...] = ()
         if not any(h > 0 for h in samples):  # no own samples: the centre's stand in
             everyone, _ = await self._all_samples.get(self._read_all_samples)
-        mine = [a for a in agents if name in a.queues]
-        return build_model(mine, samples, everyone, now_ms)
+        return build_model(serving, samples, everyone, now_ms)
 
     async def _read_all_samples(self) -> tuple[float, ...]:
         recent = await self.store.recent_handle_times()
@@ -417,22 +425,22 @@ class QueueStats:
 
 
 def build_model(
-    agents: Iterable[AgentStatus],
+    serving: Iterable[tuple[AgentState, int]],
     recent_s: Sequence[float],
     everyone: tuple[float, ...],
     now_ms: int,
 ) -> QueueModel:
-    """One queue's model from its eligible agents and its recent handle times (seconds,
-    newest first); `everyone` (the centre's samples) stands in when the queue has none."""
+    """One queue's model from its eligible agents' (state, start of the current call: its
+    pick-up, else the state's start) and its recent handle times (seconds, newest first);
+    `everyone` (the centre's samples) stands in when the queue has none."""
     ready = 0
     busy: list[float] = []
-    for a in agents:
-        if a.state == AgentState.READY:
+    for state, start in serving:
+        if state == AgentState.READY:
             ready += 1
-        elif a.state == AgentState.RESERVED:
+        elif state == AgentState.RESERVED:
             busy.append(-MEAN_RING_S)
-        elif a.state in (AgentState.ON_CALL, AgentState.WRAP_UP):
-            start = a.picked_up_ms if a.picked_up_ms is not None else a.since_ms
+        elif state in (AgentState.ON_CALL, AgentState.WRAP_UP):
             busy.append(max(0.0, (now_ms - start) / 1000))
     # zero-length samples (a call dropped at pick-up) carry no rate information
     own = tuple(h for h in recent_s if h > 0)
@@ -442,6 +450,13 @@ def build_model(
         busy_elapsed_s=tuple(busy),
         recent_handle_s=own or everyone,
     )
+
+
+_SERVING = frozenset({AgentState.READY, *BUSY})  # the states build_model counts
+
+
+def _call_start(a: AgentStatus) -> int:
+    return a.picked_up_ms if a.picked_up_ms is not None else a.since_ms
 
 
 def _by_queue(agents: Iterable[AgentStatus], names: Sequence[str]) -> dict[str, list[AgentStatus]]:
@@ -465,10 +480,6 @@ def _states_by_queue(
             if counts is not None:
                 counts[a.state.value] += 1
     return out
-
-
-def _text(value: str | bytes | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _by_state(agents: Any) -> dict[str, int]:
