@@ -46,6 +46,7 @@ from config.loader import load_config  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from hotline.app import create_app  # noqa: E402
 from ivr.accounts import FileAccountBackend  # noqa: E402
+from queueing.supervisor_api import SUP_STATS  # noqa: E402
 
 BARE = '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
 
@@ -93,6 +94,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hold", type=int, default=3000)
     parser.add_argument("--stats", type=int, default=100)
+    parser.add_argument("--figures", type=int, default=20, help="direct figures() calls")
     parser.add_argument("--profile", type=Path, default=None)
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -138,6 +140,12 @@ async def main() -> int:
             print(
                 f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req"
             )
+            source = app[SUP_STATS]
+            cpu0 = time.process_time()
+            for _ in range(args.figures):
+                await source.figures()
+            cpu = (time.process_time() - cpu0) / max(1, args.figures)
+            print(f"figures() computed {args.figures} times: cpu {cpu * 1e3:8.2f} ms each")
         finally:
             await client.close()
             r = aioredis.Redis.from_url(redis_url)

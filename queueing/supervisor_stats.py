@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -313,6 +314,14 @@ class SupervisorStats:
         requests arrive, one computes and the others wait for it or reuse it."""
         (figures, _), age = await self._latest.get(self._fresh)
         return figures, age
+
+    def offer(self, figures: dict[str, Any]) -> None:
+        """Figures computed elsewhere in this process (the stream's last event): kept for
+        the GET routes if they are newer than the held ones and within the age bound."""
+        age = max(0.0, (self.store.now_ms() - int(figures["at_ms"])) / 1000)
+        held = self._latest.peek()
+        if age < FIGURES_MAX_AGE_S and (held is None or held[0][0]["at_ms"] < figures["at_ms"]):
+            self._latest.put((figures, {}), time.monotonic() - age)
 
     async def latest_encoded(
         self, name: str, encode: Callable[[dict[str, Any]], bytes]

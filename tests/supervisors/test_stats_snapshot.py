@@ -10,7 +10,14 @@ import pytest
 
 from queueing import supervisor_stats
 from queueing.supervisor_stats import FIGURES_MAX_AGE_S
-from tests.supervisors.conftest import VIEWER_TOKEN, ServiceFactory, sign_in, store_of, sup_stats
+from tests.supervisors.conftest import (
+    VIEWER_TOKEN,
+    ServiceFactory,
+    broadcaster,
+    sign_in,
+    store_of,
+    sup_stats,
+)
 
 CALLER = {"caller": "+15550004321"}
 
@@ -80,3 +87,32 @@ async def test_redaction_applies_to_a_shared_snapshot(service: ServiceFactory) -
     assert sup["abandoned_today"][0]["phone"] == "+15551234567"
     assert "phone" not in viewer["abandoned_today"][0]
     assert "5551234567" not in await resp.text()
+
+
+async def test_while_streams_are_watched_gets_take_the_streamed_figures(
+    service: ServiceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await service()
+    source = sup_stats(client)
+    computed = 0
+    real = source._fresh
+
+    async def counted() -> Any:
+        nonlocal computed
+        computed += 1
+        return await real()
+
+    monkeypatch.setattr(source, "_fresh", counted)
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    stream = await client.get("/api/v1/stats/stream", headers=headers)
+    b = broadcaster(client)
+    async with asyncio.timeout(5):
+        while True:  # an event computed while the stream is watched (not the start-up one)
+            await asyncio.sleep(0.05)
+            if b.ring and b.subscribers and source.store.now_ms() - b.ring[-1][1]["at_ms"] < 500:
+                break
+    body = await (await client.get("/api/v1/stats", headers=headers)).json()
+    stream.close()
+    assert computed == 0
+    assert body["at_ms"] in {f["at_ms"] for _, f in b.ring}
+    assert body["age_s"] < FIGURES_MAX_AGE_S
