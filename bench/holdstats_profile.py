@@ -141,9 +141,15 @@ async def main() -> int:
                 f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req"
             )
             source = app[SUP_STATS]
+            prof = cProfile.Profile() if args.profile else None
             cpu0 = time.process_time()
+            if prof:
+                prof.enable()
             for _ in range(args.figures):
                 await source.figures()
+            if prof:
+                prof.disable()
+                prof.dump_stats(args.profile / "figures.pstats")
             cpu = (time.process_time() - cpu0) / max(1, args.figures)
             print(f"figures() computed {args.figures} times: cpu {cpu * 1e3:8.2f} ms each")
         finally:

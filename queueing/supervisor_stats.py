@@ -306,7 +306,9 @@ class SupervisorStats:
             "history": history,
             "wait_histogram": hist,
         }
-        safe: dict[str, Any] = json_safe(result)
+        # the agents (most of the figures) hold only ints, strings and rounded finite
+        # times (AgentStatus.to_json): no walk through them for non-finite floats
+        safe: dict[str, Any] = {k: v if k == "agents" else json_safe(v) for k, v in result.items()}
         return safe
 
     async def latest(self) -> tuple[dict[str, Any], float]:
