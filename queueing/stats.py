@@ -17,8 +17,10 @@ the eligible agents ready now, how long each busy eligible agent has been on its
 (from its pick-up time; negative while ringing), and the queue's latest handle times
 (talk + wrap-up, the last 100, kept by the scripts), falling back to the whole centre's
 samples and, before any call has been handled, to `PRIOR_AHT_S`. It is recomputed on
-every request, so callers already waiting get fresh estimates. `math.inf` means no agent
-is serving the queue (offer a callback).
+every request (position and time waited are read each time), so callers already waiting
+get fresh estimates; the agents' states and handle times behind it are those of the
+caller's queue only (its configured eligible agents, read with one HMGET), at most
+`MODEL_CACHE_S` old. `math.inf` means no agent is serving the queue (offer a callback).
 """
 
 from __future__ import annotations
