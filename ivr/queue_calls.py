@@ -24,6 +24,8 @@ from queueing.store import QueueError
 log = logging.getLogger("hotline.ivr.queue")
 
 FINAL_DIAL_OK = frozenset({"completed", "answered"})
+# this process's hold documents (bounded; at most 1 s old, see HoldTwiml)
+_HOLD_TWIML = queue_twiml.HoldTwiml()
 
 
 class AfterCall(Protocol):
@@ -106,7 +108,8 @@ async def hold(request: web.Request, params: Mapping[str, str]) -> web.Response:
     call = parse_call(params)
     lang = _lang(request)
     try:
-        info = await router.wait_info(call.call_sid)
+        # the queue the waitUrl names: call record and position in one round trip
+        info = await router.stats.wait_info(call.call_sid, request.query.get("q"))
     except (TimeoutError, RedisError, OSError) as exc:
         # Redis is away. The caller's place is kept (in Redis, and Twilio keeps the call
         # in its queue), so keep them on hold rather than the emergency path: <Dial> or
@@ -132,7 +135,7 @@ async def hold(request: web.Request, params: Mapping[str, str]) -> web.Response:
         # Reserved or ringing: the redirect to the agent is on its way; keep the line quiet.
         return twiml(queue_twiml.pause(2))
     return twiml(
-        queue_twiml.hold(
+        _HOLD_TWIML.hold(
             deps.renderer,
             queue,
             lang,

@@ -6,6 +6,7 @@ Pure functions of their inputs, so they are tested without HTTP.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -72,6 +73,48 @@ def hold(
     else:
         response.pause(length=max(1, round(queue.announce_every_s)))
     return str(response)
+
+
+def wait_said(ewt_s: float | None) -> int | None:
+    """What `announcement` says of the wait: None nothing, 0 "soon", else minutes."""
+    if ewt_s is None or not math.isfinite(ewt_s):
+        return None
+    return minutes(ewt_s) if ewt_s >= 60 else 0
+
+
+class HoldTwiml:
+    """`hold()` documents kept for reuse: many callers hear the same words (same queue,
+    language, position, minutes, offer). Bound: `max_entries`; staleness: `max_age_s`
+    (the whole set is dropped then, so prompts rendered meanwhile are <Play>ed from then
+    on and a changed renderer is never served an old document)."""
+
+    def __init__(self, max_entries: int = 2048, max_age_s: float = 1.0) -> None:
+        self.max_entries = max_entries
+        self.max_age_s = max_age_s
+        self._held: dict[tuple[str, str, int | None, int | None, bool], tuple[Renderer, str]] = {}
+        self._since = time.monotonic()
+
+    def hold(
+        self,
+        r: Renderer,
+        queue: QueueDef,
+        lang: str,
+        *,
+        position: int | None,
+        ewt_s: float | None,
+        offer_callback: bool,
+    ) -> str:
+        now = time.monotonic()
+        if now - self._since >= self.max_age_s or len(self._held) >= self.max_entries:
+            self._held.clear()
+            self._since = now
+        key = (queue.name, lang, position, wait_said(ewt_s), offer_callback)
+        held = self._held.get(key)
+        if held is not None and held[0] is r:
+            return held[1]
+        text = hold(r, queue, lang, position=position, ewt_s=ewt_s, offer_callback=offer_callback)
+        self._held[key] = (r, text)
+        return text
 
 
 def say_then(r: Renderer, lang: str, message: str, *, hangup: bool) -> str:

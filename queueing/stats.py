@@ -17,20 +17,26 @@ the eligible agents ready now, how long each busy eligible agent has been on its
 (from its pick-up time; negative while ringing), and the queue's latest handle times
 (talk + wrap-up, the last 100, kept by the scripts), falling back to the whole centre's
 samples and, before any call has been handled, to `PRIOR_AHT_S`. It is recomputed on
-every request, so callers already waiting get fresh estimates. `math.inf` means no agent
-is serving the queue (offer a callback).
+every request (position and time waited are read each time), so callers already waiting
+get fresh estimates; the agents' states and handle times behind it are those of the
+caller's queue only (its configured eligible agents, read with one HMGET), at most
+`MODEL_CACHE_S` old. `math.inf` means no agent is serving the queue (offer a callback).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from queueing import erlang, ewt, metrics
 from queueing.agents import BUSY, AgentState
-from queueing.store import CENTRE, INTERVAL_S, AgentStatus, QueueStore
+from queueing.live_queues import read_waiting
+from queueing.recent import Recent
+from queueing.store import CENTRE, INTERVAL_S, AgentStatus, CallStatus, QueueStore
 
 PRIOR_AHT_S = 180.0  # assumed handle time until the first call has been handled
 MEAN_RING_S = 5.0  # expected time from pairing to pick-up
@@ -141,52 +147,119 @@ def _add(into: dict[str, int], row: dict[str, int]) -> None:
             into[key] = into.get(key, 0) + value
 
 
+@dataclass(frozen=True)
+class Live:
+    """What one statistics read saw: the JSON snapshot, the interval counters it summed
+    (queue or CENTRE, interval) and the first `HEAD_MAX` waiting CallSids of each queue in
+    service order (the supervisors' list of waiting callers reuses them)."""
+
+    snapshot: dict[str, Any]
+    rows: dict[tuple[str, int], dict[str, int]]
+    heads: dict[str, list[str]]
+
+
 class QueueStats:
+    """Estimates and statistics over one `QueueStore`.
+
+    Caches, per process: each queue's estimate model (`cache_s`, 1 s: agents' states and
+    handle times seen by the hold loop are at most that old; one entry per configured queue),
+    and today's ended 15-minute intervals' counters (they no longer change; at most one
+    day's intervals x (queues + 1) rows, older days dropped)."""
+
     def __init__(self, store: QueueStore, *, cache_s: float = MODEL_CACHE_S) -> None:
         self.store = store
         self.cache_s = cache_s
-        self._model_at = -math.inf
-        self._models: dict[str, QueueModel] = {}
+        by_queue: dict[str, list[str]] = {name: [] for name in store.queue_names}
+        for agent_id in store.config.agents:
+            for name in store.config.eligible(agent_id):
+                if name in by_queue:
+                    by_queue[name].append(agent_id)
+        self._eligible_ids = {name: tuple(ids) for name, ids in by_queue.items()}
+        self._eligible = {aid: store.config.eligible(aid) for aid in store.config.agents}
+        self._models: dict[str, Recent[QueueModel]] = {
+            name: Recent(cache_s) for name in store.queue_names
+        }
+        self._all_samples: Recent[tuple[float, ...]] = Recent(cache_s)
+        self._rows: dict[tuple[str, int], dict[str, int]] = {}
 
     # --- estimated wait ----------------------------------------------------------------
     async def queue_models(self, *, fresh: bool = False) -> dict[str, QueueModel]:
-        """Per queue: agents staffed, ready and busy, recent handle times; cached briefly."""
-        if not fresh and time.monotonic() - self._model_at < self.cache_s:
-            return self._models
+        """Per queue: agents staffed, ready and busy, recent handle times (every queue at
+        once: one read of all agents). Without `fresh`, models up to `cache_s` old serve."""
+        if not fresh:
+            held = [self._models[name].peek() for name in self.store.queue_names]
+            if all(h is not None for h in held):
+                return {n: h[0] for n, h in zip(self.store.queue_names, held, strict=True) if h}
         agents = await self.store.agents()
+        return await self._models_from(agents, time.monotonic())
+
+    async def _models_from(
+        self, agents: list[AgentStatus], read_at: float
+    ) -> dict[str, QueueModel]:
         recent = await self.store.recent_handle_times()
         everyone = tuple(x for row in recent.values() for x in row if x > 0)
+        self._all_samples.put(everyone, read_at)
+        mine = _by_queue(agents, self.store.queue_names)
         now_ms = self.store.now_ms()
         models: dict[str, QueueModel] = {}
         for name in self.store.queue_names:
-            mine = [a for a in agents if name in a.queues]
-            ready = sum(1 for a in mine if a.state == AgentState.READY)
-            busy: list[float] = []
-            for a in mine:
-                if a.state == AgentState.RESERVED:
-                    busy.append(-MEAN_RING_S)
-                elif a.state in (AgentState.ON_CALL, AgentState.WRAP_UP):
-                    start = a.picked_up_ms if a.picked_up_ms is not None else a.since_ms
-                    busy.append(max(0.0, (now_ms - start) / 1000))
-            # zero-length samples (a call dropped at pick-up) carry no rate information
-            mine_samples = tuple(h for h in recent[name] if h > 0)
-            models[name] = QueueModel(
-                staffed=ready + len(busy),
-                ready=ready,
-                busy_elapsed_s=tuple(busy),
-                recent_handle_s=mine_samples or everyone,
-            )
-        self._models, self._model_at = models, time.monotonic()
+            serving = [(a.state, _call_start(a)) for a in mine[name] if a.state in _SERVING]
+            models[name] = build_model(serving, recent[name], everyone, now_ms)
+            self._models[name].put(models[name], read_at)
         return models
 
-    async def wait_info(self, call_sid: str) -> WaitInfo | None:
-        status = await self.store.call_status(call_sid)
+    async def queue_model(self, name: str) -> QueueModel:
+        """One queue's model, from that queue's eligible agents only; at most `cache_s` old,
+        read once per expiry however many hold requests arrive meanwhile."""
+        model, _ = await self._models[name].get(lambda: self._read_model(name))
+        return model
+
+    async def _read_model(self, name: str) -> QueueModel:
+        store = self.store
+        k, g = store.keys, store.group
+        ids = self._eligible_ids[name]
+        pipe = store.redis.pipeline(transaction=False)
+        pipe.lrange(k.route_recent_handle(g, name), 0, -1)
+        if ids:
+            pipe.hmget(k.route_agents(g), list(ids))
+        out = await pipe.execute()
+        now_ms = store.now_ms()
+        serving: list[tuple[AgentState, int]] = []
+        for aid, raw in zip(ids, out[1] if ids else [], strict=True):
+            if raw is None:
+                continue  # never logged in: offline
+            a = json.loads(raw)
+            state = AgentState(a.get("s", "offline"))
+            if state not in _SERVING:
+                continue
+            queues = a.get("q")
+            if name not in (queues if isinstance(queues, dict) else self._eligible[aid]):
+                continue
+            start = a.get("pick") if a.get("pick") is not None else a.get("since", now_ms)
+            serving.append((state, int(start)))
+        samples = [int(x) / 1000 for x in out[0]]
+        everyone: tuple[float, ...] = ()
+        if not any(h > 0 for h in samples):  # no own samples: the centre's stand in
+            everyone, _ = await self._all_samples.get(self._read_all_samples)
+        return build_model(serving, samples, everyone, now_ms)
+
+    async def _read_all_samples(self) -> tuple[float, ...]:
+        recent = await self.store.recent_handle_times()
+        return tuple(x for row in recent.values() for x in row if x > 0)
+
+    async def wait_info(self, call_sid: str, queue_hint: str | None = None) -> WaitInfo | None:
+        """Position, wait so far and estimate for the hold loop. `queue_hint` (the queue the
+        hold URL names) lets the call record and the position be read in one round trip."""
+        status = await self._call_status(call_sid, queue_hint)
         if status is None:
             return None
         queue = self.store.config.queues[status.queue]
         waited = max(0.0, (self.store.now_ms() - status.joined_ms) / 1000)
-        models = await self.queue_models()
-        model = models.get(status.queue, QueueModel(0, 0, (), ()))
+        model = (
+            await self.queue_model(status.queue)
+            if status.queue in self._models
+            else QueueModel(0, 0, (), ())
+        )
         estimate = None
         if status.state == "waiting" and status.position is not None:
             estimate = model.estimate(status.position)
@@ -206,20 +279,78 @@ class QueueStats:
             callback=status.callback,
         )
 
+    async def _call_status(self, call_sid: str, queue_hint: str | None) -> CallStatus | None:
+        store = self.store
+        if queue_hint is None or queue_hint not in self._models:
+            return await store.call_status(call_sid)
+        k, g = store.keys, store.group
+        pipe = store.redis.pipeline(transaction=False)
+        pipe.hget(k.route_calls(g), call_sid)
+        pipe.zrank(k.route_waiting(g, queue_hint), call_sid)
+        raw, rank = await pipe.execute()
+        if raw is None:
+            return await store.call_status(call_sid)  # ended (or unknown): the slow path
+        c = json.loads(raw)
+        waiting = c.get("st") == "waiting"
+        if c.get("q") != queue_hint or (waiting and rank is None):
+            return await store.call_status(call_sid)  # in another queue, or it just moved
+        info = c.get("info")
+        return CallStatus(
+            call_sid=call_sid,
+            queue=c["q"],
+            state=c.get("st", "unknown"),
+            priority=int(c.get("p", 0)),
+            joined_ms=int(c.get("j", 0)),
+            position=int(rank) + 1 if waiting else None,
+            agent_id=c.get("a"),
+            callback=bool(c.get("cb")),
+            info=info if isinstance(info, dict) else {},
+        )
+
     # --- snapshot ----------------------------------------------------------------------
+    async def today_rows(
+        self, names: Sequence[str], intervals: Sequence[int], current: int
+    ) -> dict[tuple[str, int], dict[str, int]]:
+        """Interval counters of `names` x `intervals`. Intervals ended before `current - 1`
+        no longer change (the scripts write to the interval of Redis's clock), so they are
+        read once and kept; the last two are read every time."""
+        fresh = [
+            iv
+            for iv in intervals
+            if iv >= current - 1 or any((n, iv) not in self._rows for n in names)
+        ]
+        rows = await self.store.interval_stats(list(names), fresh) if fresh else {}
+        for (name, iv), row in rows.items():
+            if iv < current - 1:
+                self._rows[(name, iv)] = row
+        first = intervals[0] if intervals else current
+        for key in [key for key in self._rows if key[1] < first]:
+            del self._rows[key]  # an earlier day's
+        return {
+            (name, iv): rows.get((name, iv)) or self._rows.get((name, iv), {})
+            for name in names
+            for iv in intervals
+        }
+
     async def snapshot(self) -> dict[str, Any]:
         """Per-queue and centre figures, JSON-ready: live state, the current 15-minute
         interval, the last hour (4 intervals) and today (UTC day, by Redis's clock)."""
+        return (await self.live()).snapshot
+
+    async def live(self) -> Live:
+        """The snapshot plus the raw reads it was made from (see `Live`)."""
         store = self.store
+        read_at = time.monotonic()
         now_ms = store.now_ms()
         iv = now_ms // 1000 // INTERVAL_S
         day_start = (now_ms // 1000 // 86400) * 86400 // INTERVAL_S
         names = list(store.queue_names)
         intervals = range(day_start, iv + 1)
-        rows = await store.interval_stats([*names, CENTRE], intervals)
-        waiting = await store.waiting_now()
+        rows = await self.today_rows([*names, CENTRE], intervals, iv)
+        waiting, heads = await read_waiting(store)
         agents = await store.agents()
-        models = await self.queue_models(fresh=True)
+        models = await self._models_from(agents, read_at)
+        states = _states_by_queue(agents, names)
         queues: dict[str, Any] = {}
         centre_hour: dict[str, int] = {}
         centre_today: dict[str, int] = {}
@@ -242,14 +373,13 @@ class QueueStats:
             live = waiting[name]
             oldest = live["oldest_joined_ms"]
             model = models[name]
-            by_state = _by_state(a for a in agents if name in a.queues)
             hour_figures = summarize_counters(hour, target_s=qdef.target_answer_s)
             queues[name] = {
                 "live": {
                     "waiting": live["waiting"],
                     "waiting_by_priority": live["by_priority"],
                     "longest_wait_s": (now_ms - oldest) / 1000 if oldest is not None else 0.0,
-                    "agents_by_state": by_state,
+                    "agents_by_state": states[name],
                     "agents_staffed": model.staffed,
                     # null: no agent is serving this queue
                     "ewt_new_caller_s": _finite(model.estimate(live["waiting"] + 1)),
@@ -278,7 +408,7 @@ class QueueStats:
         by_state = _by_state(agents)
         live_busy = sum(by_state.get(s.value, 0) for s in BUSY)
         live_staffed = live_busy + by_state.get("ready", 0)
-        return {
+        snapshot = {
             "at_ms": now_ms,
             "interval_start_ms": iv * INTERVAL_S * 1000,
             "queues": queues,
@@ -293,6 +423,65 @@ class QueueStats:
             },
             "agents": [a.to_json() for a in agents],
         }
+        return Live(snapshot=snapshot, rows=rows, heads=heads)
+
+
+def build_model(
+    serving: Iterable[tuple[AgentState, int]],
+    recent_s: Sequence[float],
+    everyone: tuple[float, ...],
+    now_ms: int,
+) -> QueueModel:
+    """One queue's model from its eligible agents' (state, start of the current call: its
+    pick-up, else the state's start) and its recent handle times (seconds, newest first);
+    `everyone` (the centre's samples) stands in when the queue has none."""
+    ready = 0
+    busy: list[float] = []
+    for state, start in serving:
+        if state == AgentState.READY:
+            ready += 1
+        elif state == AgentState.RESERVED:
+            busy.append(-MEAN_RING_S)
+        elif state in (AgentState.ON_CALL, AgentState.WRAP_UP):
+            busy.append(max(0.0, (now_ms - start) / 1000))
+    # zero-length samples (a call dropped at pick-up) carry no rate information
+    own = tuple(h for h in recent_s if h > 0)
+    return QueueModel(
+        staffed=ready + len(busy),
+        ready=ready,
+        busy_elapsed_s=tuple(busy),
+        recent_handle_s=own or everyone,
+    )
+
+
+_SERVING = frozenset({AgentState.READY, *BUSY})  # the states build_model counts
+
+
+def _call_start(a: AgentStatus) -> int:
+    return a.picked_up_ms if a.picked_up_ms is not None else a.since_ms
+
+
+def _by_queue(agents: Iterable[AgentStatus], names: Sequence[str]) -> dict[str, list[AgentStatus]]:
+    """Each queue's eligible agents, in one pass over the agents."""
+    out: dict[str, list[AgentStatus]] = {name: [] for name in names}
+    for a in agents:
+        for name in a.queues:
+            mine = out.get(name)
+            if mine is not None:
+                mine.append(a)
+    return out
+
+
+def _states_by_queue(
+    agents: Iterable[AgentStatus], names: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    out = {name: {s.value: 0 for s in AgentState} for name in names}
+    for a in agents:
+        for name in a.queues:
+            counts = out.get(name)
+            if counts is not None:
+                counts[a.state.value] += 1
+    return out
 
 
 def _by_state(agents: Any) -> dict[str, int]:

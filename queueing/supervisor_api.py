@@ -189,9 +189,21 @@ BROADCASTER: web.AppKey[StatsBroadcaster] = web.AppKey("supervisor_broadcaster")
 
 # --- handlers --------------------------------------------------------------------------
 async def stats_json(request: web.Request) -> web.Response:
+    """The figures at most `FIGURES_MAX_AGE_S` old (`age_s` says how old), for the role."""
     principal = await authenticate(request, *READ_ROLES)
-    figures = await request.app[SUP_STATS].figures()
-    return web.json_response(redact(figures, principal.role))
+    _offer_streamed(request.app)
+    body = await request.app[SUP_STATS].latest_json(principal.role)
+    return web.Response(body=body, content_type="application/json")
+
+
+def _offer_streamed(app: web.Application) -> None:
+    """While streams are watched the broadcaster computes the figures every second: the
+    GET routes take its last event rather than computing their own."""
+    broadcaster = app[BROADCASTER]
+    if broadcaster.subscribers and broadcaster.ring:
+        figures = broadcaster.ring[-1][1]
+        if isinstance(figures, dict):
+            app[SUP_STATS].offer(figures)
 
 
 async def stats_stream(request: web.Request) -> web.StreamResponse:
@@ -326,9 +338,10 @@ def metrics_text(figures: Mapping[str, Any]) -> bytes:
 
 async def metrics_handler(request: web.Request) -> web.Response:
     await authenticate(request, *READ_ROLES)
-    figures = await request.app[SUP_STATS].figures()
+    _offer_streamed(request.app)
+    body, _ = await request.app[SUP_STATS].latest_encoded("metrics", metrics_text)
     return web.Response(
-        body=metrics_text(figures),
+        body=body,
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
     )
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -36,16 +37,19 @@ from config.keys import Keys
 from config.logs import mask_phone
 from config.users import SupervisorsConfig
 from queueing import erlang, metrics
+from queueing.live_queues import HEAD_MAX
+from queueing.recent import Recent
 from queueing.stats import QueueStats, summarize_counters
 from queueing.store import CENTRE, INTERVAL_S, STATS_TTL_S, QueueStore
 
 WAIT_BUCKETS_S: tuple[float, ...] = (5, 10, 15, 20, 25, 30, 45, 60, 120)
-WAITING_LIST_MAX = 100  # waiting callers listed (first by priority, then longest wait)
+WAITING_LIST_MAX = HEAD_MAX  # waiting callers listed (first by priority, then longest wait)
 ABANDONED_LIST_MAX = 100  # abandoned callers of the day listed
 DAY_MS = 86_400_000
 INTERVALS_PER_DAY = 86_400 // INTERVAL_S
 SAMPLES_TTL_S = 2 * 86_400
 ROLLUP_SOURCE_DAYS = STATS_TTL_S // 86_400 - 1  # interval hashes surely complete this far back
+FIGURES_MAX_AGE_S = 1.0  # the age bound of the figures the GET routes serve
 
 
 def day_of(ms: int) -> str:
@@ -141,6 +145,10 @@ def _flat(today: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
 def redact(figures: Mapping[str, Any], role: str) -> dict[str, Any]:
     """Figures for `role`: a viewer sees masked numbers only; a supervisor also gets the
     full number of abandoned callers (for the call-back button)."""
@@ -174,7 +182,9 @@ class SupervisorStats:
         self.group = self.store.group
         text = resources.files("queueing").joinpath("lua", "supervisor_waits.lua")
         self._waits = redis.register_script(text.read_text("utf-8"))
-        self._rows: dict[tuple[str, int], dict[str, int]] = {}  # ended intervals of today
+        # GET /api/v1/stats and /metrics: figures at most FIGURES_MAX_AGE_S old, computed
+        # once for every request in that time; their encodings per role beside them
+        self._latest: Recent[tuple[dict[str, Any], dict[str, bytes]]] = Recent(FIGURES_MAX_AGE_S)
 
     @property
     def retention_s(self) -> int:
@@ -212,14 +222,16 @@ class SupervisorStats:
     async def figures(self) -> dict[str, Any]:
         """Every live and today's figure per queue and for the centre (JSON-ready)."""
         await self.ingest_waits()
-        snap = await self.stats.snapshot()
+        read = await self.stats.live()
+        snap = read.snapshot
         now_ms = int(snap["at_ms"])
         today = day_of(now_ms)
         names = list(self.store.queue_names)
         first_iv = day_start_ms(today) // 1000 // INTERVAL_S
         last_iv = now_ms // 1000 // INTERVAL_S
         intervals = list(range(first_iv, last_iv + 1))
-        rows = await self._interval_rows(names, intervals, last_iv)
+        # the snapshot read today's intervals already (UTC day, the same bounds)
+        rows = read.rows
         queues: dict[str, Any] = {}
         longest = 0.0
         prio_total: dict[str, int] = {}
@@ -266,7 +278,7 @@ class SupervisorStats:
             "agents_more": more_total,
             "last_hour": _flat(centre["last_hour"]),
         }
-        waiting_calls = await self._waiting_calls(now_ms)
+        waiting_calls = await self._waiting_calls(now_ms, read.heads)
         abandoned = await self._abandoned_today(now_ms, today)
         history = await self._history(today, intervals, rows, names)
         hist = await self.wait_histogram(today)
@@ -294,40 +306,50 @@ class SupervisorStats:
             "history": history,
             "wait_histogram": hist,
         }
-        safe: dict[str, Any] = json_safe(result)
+        # the agents (most of the figures) hold only ints, strings and rounded finite
+        # times (AgentStatus.to_json): no walk through them for non-finite floats
+        safe: dict[str, Any] = {k: v if k == "agents" else json_safe(v) for k, v in result.items()}
         return safe
 
-    async def _interval_rows(
-        self, names: Sequence[str], intervals: Sequence[int], current: int
-    ) -> dict[tuple[str, int], dict[str, int]]:
-        """Today's interval counters per queue. An interval that has ended no longer
-        changes (the scripts write to the interval of Redis's clock), so ended ones are
-        kept in memory and only the last two are read again: half the reads per tick."""
-        fresh = [iv for iv in intervals if iv >= current - 1 or (names[0], iv) not in self._rows]
-        if fresh:
-            rows = await self.store.interval_stats(list(names), fresh)
-            for (name, iv), row in rows.items():
-                if iv < current - 1:
-                    self._rows[(name, iv)] = row
-        else:
-            rows = {}
-        first = intervals[0] if intervals else current
-        for key in [k for k in self._rows if k[1] < first]:
-            del self._rows[key]  # yesterday's
-        return {
-            (name, iv): rows.get((name, iv)) or self._rows.get((name, iv), {})
-            for name in names
-            for iv in intervals
-        }
+    async def latest(self) -> tuple[dict[str, Any], float]:
+        """`figures()` at most FIGURES_MAX_AGE_S old, and its age in seconds; however many
+        requests arrive, one computes and the others wait for it or reuse it."""
+        (figures, _), age = await self._latest.get(self._fresh)
+        return figures, age
 
-    async def _waiting_calls(self, now_ms: int) -> list[dict[str, Any]]:
+    def offer(self, figures: dict[str, Any]) -> None:
+        """Figures computed elsewhere in this process (the stream's last event): kept for
+        the GET routes if they are newer than the held ones and within the age bound."""
+        age = max(0.0, (self.store.now_ms() - int(figures["at_ms"])) / 1000)
+        held = self._latest.peek()
+        if age < FIGURES_MAX_AGE_S and (held is None or held[0][0]["at_ms"] < figures["at_ms"]):
+            self._latest.put((figures, {}), time.monotonic() - age)
+
+    async def latest_encoded(
+        self, name: str, encode: Callable[[dict[str, Any]], bytes]
+    ) -> tuple[bytes, float]:
+        """`encode(latest figures)`, made once per snapshot for each `name` (a fixed few:
+        one per role, and the Prometheus text), and the figures' age in seconds."""
+        (figures, encoded), age = await self._latest.get(self._fresh)
+        body = encoded.get(name)
+        if body is None:
+            body = encoded[name] = encode(figures)
+        return body, age
+
+    async def latest_json(self, role: str) -> bytes:
+        """`latest()` redacted for `role`, as a JSON object whose last member is `age_s`
+        (seconds since the figures were read)."""
+        body, age = await self.latest_encoded(f"json:{role}", lambda f: _json(redact(f, role)))
+        return body[:-1] + b',"age_s":%.3f}' % age
+
+    async def _fresh(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        return await self.figures(), {}
+
+    async def _waiting_calls(
+        self, now_ms: int, heads: Mapping[str, Sequence[str]]
+    ) -> list[dict[str, Any]]:
         k, g = self.keys, self.group
-        names = list(self.store.queue_names)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.zrange(k.route_waiting(g, name), 0, WAITING_LIST_MAX - 1)
-            heads: list[list[Any]] = await pipe.execute()
-        sids = [str(s) for row in heads for s in row]
+        sids = [sid for name in self.store.queue_names for sid in heads[name][:WAITING_LIST_MAX]]
         if not sids:
             return []
         raws = await self.redis.hmget(k.route_calls(g), sids)

@@ -1,0 +1,165 @@
+"""In-process CPU per request of the hold loop and the statistics endpoint, with the queue
+phase of bench/webhook_bench.py (50 queues, 1,000 agents logged in not ready, 500 callers
+waiting), through the real app (signed webhooks, bearer token) on one event loop.
+
+CPU is this process's `time.process_time()` over N sequential requests, so it includes the
+in-process HTTP client; the bare route (a fixed TwiML, as bench/bare_server.py) measured
+the same way is the baseline to subtract. `--profile` writes a cProfile of each phase.
+
+    REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/holdstats_profile.py \
+        [--hold 3000] [--stats 100] [--profile out-dir]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.webhook_bench import (  # noqa: E402
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    PUBLIC_URL,
+    STATS_TOKEN,
+    Bench,
+    big_config,
+    call_params,
+    prepare_queues,
+    signed,
+)
+from config.loader import load_config  # noqa: E402
+from config.settings import Settings  # noqa: E402
+from hotline.app import create_app  # noqa: E402
+from ivr.accounts import FileAccountBackend  # noqa: E402
+from queueing.supervisor_api import SUP_STATS  # noqa: E402
+
+BARE = '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
+
+
+async def bare(request: web.Request) -> web.Response:
+    await request.post()
+    return web.Response(text=BARE, content_type="text/xml")
+
+
+Request = tuple[str, str, dict[str, str] | None, dict[str, str]]
+
+
+async def measure(
+    client: TestClient[Any, Any],
+    requests: list[Request],
+    profile: Path | None,
+    name: str,
+) -> float:
+    """Mean CPU microseconds per request (sequential requests)."""
+    prof = cProfile.Profile() if profile else None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if prof:
+        prof.enable()
+    for method, path, data, headers in requests:
+        resp = await client.request(method, path, data=data, headers=headers)
+        body = await resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"{path}: {resp.status} {body[:200]!r}")
+    if prof:
+        prof.disable()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    n = len(requests)
+    print(
+        f"{name:8s} {n:6d} requests  cpu {cpu / n * 1e6:9.1f} us/req"
+        f"  wall {wall / n * 1e6:9.1f} us/req"
+    )
+    if prof and profile:
+        out = profile / f"{name}.pstats"
+        prof.dump_stats(out)
+        pstats.Stats(str(out)).sort_stats("cumulative").print_stats(35)
+    return cpu / n * 1e6
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hold", type=int, default=3000)
+    parser.add_argument("--stats", type=int, default=100)
+    parser.add_argument("--figures", type=int, default=20, help="direct figures() calls")
+    parser.add_argument("--profile", type=Path, default=None)
+    args = parser.parse_args()
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    with tempfile.TemporaryDirectory(prefix="hotline-holdstats-") as tmp:
+        bench = Bench(tmp=Path(tmp), redis_url=redis_url)
+        config_dir = big_config(bench)
+        bench.config_dir = config_dir
+        config = load_config(config_dir)
+        settings = Settings(
+            redis_url=redis_url,
+            key_prefix=bench.prefix,
+            public_url=PUBLIC_URL,
+            config_dir=config_dir,
+            json_logs=True,
+            auth_token=AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            api_tokens={STATS_TOKEN: "supervisor"},
+        )
+        accounts = FileAccountBackend.load(config_dir / "accounts.yaml")
+        app = create_app(settings, config, accounts, run_workers=False)
+        app.router.add_post("/bare", bare)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            waiting = await prepare_queues(bench, config_dir)
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            hold: list[Request] = []
+            for i in range(args.hold):
+                sid, queue = waiting[i % len(waiting)]
+                path, sig, _ = signed(f"/queue/hold?lang=en&q={queue}", call_params(sid))
+                hold.append(("POST", path, call_params(sid), {**form, "X-Twilio-Signature": sig}))
+            bare_reqs: list[Request] = [
+                ("POST", "/bare", call_params(sid), form) for sid, _ in waiting
+            ]
+            auth = {"Authorization": f"Bearer {STATS_TOKEN}"}
+            stats: list[Request] = [("GET", "/api/v1/stats", None, auth)] * args.stats
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+            await measure(client, bare_reqs[:50] + hold[:50] + stats[:2], None, "warm-up")
+            base = await measure(client, (bare_reqs * 6)[: args.hold], None, "bare")
+            held = await measure(client, hold, args.profile, "hold")
+            st = await measure(client, stats, args.profile, "stats")
+            print(
+                f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req"
+            )
+            source = app[SUP_STATS]
+            prof = cProfile.Profile() if args.profile else None
+            cpu0 = time.process_time()
+            if prof:
+                prof.enable()
+            for _ in range(args.figures):
+                await source.figures()
+            if prof:
+                prof.disable()
+                prof.dump_stats(args.profile / "figures.pstats")
+            cpu = (time.process_time() - cpu0) / max(1, args.figures)
+            print(f"figures() computed {args.figures} times: cpu {cpu * 1e3:8.2f} ms each")
+        finally:
+            await client.close()
+            r = aioredis.Redis.from_url(redis_url)
+            async for key in r.scan_iter(match=f"{bench.prefix}*", count=1000):
+                await r.unlink(key)
+            await r.aclose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
