@@ -44,6 +44,9 @@ def main() -> int:
     parser.add_argument("--kind", choices=("service", "bare"), default="service")
     parser.add_argument("--only", choices=("voice", "ivr"), default=None)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--half-rate", action="store_true", help="then latency at half the measured max rate"
+    )
     args = parser.parse_args()
     wb.flush = _delete_prefix
     with tempfile.TemporaryDirectory(prefix="hotline-cpu-") as tmp:
@@ -61,7 +64,11 @@ def main() -> int:
             return 0
         for name, path_qs in paths.items():
             if args.only in (None, name):
-                wb.throughput(bench, "service", 1, path_qs, args.duration)
+                result = wb.throughput(bench, "service", 1, path_qs, args.duration)
+                if args.half_rate:
+                    rate = round(result["rps"] / 2)
+                    wb.at_rate(bench, "service", path_qs, rate, args.duration)
+                    wb.at_rate(bench, "bare", wb.VOICE, rate, args.duration)
         asyncio.run(_delete_prefix(bench))
     return 0
 
