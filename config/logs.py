@@ -25,22 +25,34 @@ def mask_phone(number: str | None) -> str:
 
 def scrub(text: str) -> str:
     """Mask any run of 7+ digits (phone, card or account numbers) left in free text."""
+    if len(text) < 7:  # shorter than any match
+        return text
     return _DIGIT_RUN.sub(lambda m: mask_phone(m.group(0)), text)
 
 
 class JsonFormatter(logging.Formatter):
+    _second = -1
+    _stamp = ""
+
+    def _timestamp(self, created: float, msecs: float) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": scrub(record.getMessage()),
         }
-        for key, value in vars(record).items():
-            if key in _RESERVED or key.startswith("_"):
-                continue
-            entry[key] = scrub(value) if isinstance(value, str) else value
+        entry.update(
+            (key, scrub(value) if isinstance(value, str) else value)
+            for key, value in record.__dict__.items()
+            if key not in _RESERVED and key[0] != "_"
+        )
         if record.exc_info:
             entry["error"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -52,6 +64,13 @@ def setup_logging(level: int = logging.INFO, *, json_lines: bool = True) -> None
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # None of these record fields is written (JsonFormatter leaves the standard ones out,
+    # the text format names none): skip finding the caller's frame, thread and process
+    # (logging HOWTO, "Optimization"; ~5 us of every line on the webhook path)
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

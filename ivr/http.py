@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -21,12 +22,32 @@ from ivr.twiml import fallback_response
 log = logging.getLogger("hotline.ivr")
 
 TWIML = "application/xml"
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 200  # Twilio sends a few dozen; more is refused as unreadable
 
 Handler = Callable[[web.Request, Mapping[str, str]], Awaitable[web.Response]]
 
 
 def twiml(body: str) -> web.Response:
-    return web.Response(text=body, content_type=TWIML, charset="utf-8")
+    return web.Response(
+        body=body.encode("utf-8"), headers={"Content-Type": "application/xml; charset=utf-8"}
+    )
+
+
+async def form_params(request: web.Request) -> dict[str, str]:
+    """The webhook's form fields (the last value of a repeated field, as before).
+
+    Twilio posts urlencoded forms: the body is read and parsed once here, without
+    aiohttp's MultiDict; anything else goes through `request.post()`. The body size
+    limit is aiohttp's either way (`client_max_size`: 413)."""
+    if request.content_type != FORM:
+        form = await request.post()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    data = await request.read()
+    if not data:
+        return {}
+    text = data.rstrip().decode(request.charset or "utf-8")
+    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
 
 
 def fallback(deps: FlowDeps, lang: str | None = None) -> web.Response:
@@ -46,14 +67,13 @@ def twilio_webhook(handler: Handler) -> Callable[[web.Request], Awaitable[web.Re
     async def wrapped(request: web.Request) -> web.Response:
         deps = request.app[FLOW_DEPS]
         try:
-            form = await request.post()
+            params = await form_params(request)
         except web.HTTPRequestEntityTooLarge:
             log.warning("oversized webhook body refused", extra={"path": request.path})
             raise
-        except (ValueError, web.HTTPException):
+        except (ValueError, LookupError, web.HTTPException):
             log.warning("unreadable webhook body", extra={"path": request.path})
             raise web.HTTPBadRequest(text="unreadable body") from None
-        params = {k: v for k, v in form.items() if isinstance(v, str)}
         signature = request.headers.get("X-Twilio-Signature")
         if not deps.signatures.is_valid(request.path_qs, params, signature):
             log.warning(

@@ -5,12 +5,20 @@ recording exists (a sentence with run-time numbers: when every fragment of it ex
 <Say>-d otherwise; a transfer is rendered by a pluggable function so the queueing package
 can route calls its own way. A voice menu becomes <Connect><Stream> to our `/media`
 websocket when `voice_ok` says speech can serve it, else its keypad <Gather>.
+
+`Renderer.render` (one engine step, on every IVR webhook) builds its TwiML from strings:
+twilio's VoiceResponse and ElementTree cost ~45 us for a three-prompt menu, the strings a
+few. The output is byte for byte what VoiceResponse writes (attributes sorted, the same
+escaping); tests/ivr/test_twiml_strings.py renders every step of the demo flow both ways.
+`speak` and `hold_in_queue` still take VoiceResponse targets for the other modules.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 from twilio.twiml.voice_response import Gather as TwimlGather
@@ -18,7 +26,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from config.menus import Flow
 from ivr.engine import Gather, Hangup, RecordMessage, Say, Session, Step, Transfer, node_prompts
-from speech.prompts import spoken_fragments
+from speech.prompts import Fragment, spoken_fragments
 
 PromptUrl = Callable[[str, str], str | None]
 TransferRenderer = Callable[[VoiceResponse, Transfer, Session, "Renderer"], None]
@@ -35,6 +43,59 @@ def no_prerendered(_text: str, _lang: str) -> str | None:
 
 def no_voice(_gather: Gather, _session: Session) -> bool:
     return False
+
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def escape_text(text: str) -> str:
+    """Element text, escaped as ElementTree writes it."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+_ATTR_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\r": "&#13;",
+        "\n": "&#10;",
+        "\t": "&#09;",
+    }
+)
+
+
+def escape_attr(value: str) -> str:
+    """An attribute value, escaped as ElementTree writes it."""
+    return value.translate(_ATTR_ESCAPES)
+
+
+def element(tag: str, attrs: dict[str, str], inner: str | None = None) -> str:
+    """One TwiML element as VoiceResponse writes it: attributes sorted by name, text
+    already escaped, `<Tag />` when empty."""
+    head = "".join(f' {k}="{escape_attr(attrs[k])}"' for k in sorted(attrs))
+    if inner is None:
+        return f"<{tag}{head} />"
+    return f"<{tag}{head}>{inner}</{tag}>"
+
+
+def document(inner: str) -> str:
+    if not inner:
+        return f"{XML_DECLARATION}<Response />"
+    return f"{XML_DECLARATION}<Response>{inner}</Response>"
+
+
+@lru_cache(maxsize=4096)
+def _fragments(text: str, lang: str) -> tuple[Fragment, ...] | None:
+    return spoken_fragments(text, lang)
 
 
 def websocket_url(base_url: str, path: str) -> str:
@@ -62,12 +123,14 @@ class Renderer:
     def recorded(self, say: Say) -> list[str] | None:
         """URLs that play `say` (its own recording, or one per fragment of a sentence with
         numbers in it), or None: some piece is not rendered, say it with <Say>."""
+        if self.prompt_url is no_prerendered:
+            return None
         url = self.prompt_url(say.text, say.lang)
         if url:
             return [url]
-        if not any(c.isdigit() for c in say.text):
+        if not _HAS_DIGIT.search(say.text):
             return None
-        fragments = spoken_fragments(say.text, say.lang)
+        fragments = _fragments(say.text, say.lang)
         if not fragments:
             return None
         urls = [self.prompt_url(f.text, say.lang) for f in fragments]
@@ -86,42 +149,59 @@ class Renderer:
         else:
             target.say(say.text, language=language)
 
+    def speak_xml(self, say: Say) -> str:
+        """`speak` as a string: <Play> per recorded piece, else <Say>."""
+        recorded = self.recorded(say)
+        if recorded:
+            return "".join(f"<Play>{escape_text(url)}</Play>" for url in recorded)
+        attrs = {"language": self.flow.say_language.get(say.lang, say.lang)}
+        voice = self.flow.say_voice.get(say.lang)
+        if voice:
+            attrs["voice"] = voice
+        return element("Say", attrs, escape_text(say.text))
+
     def render(self, step: Step) -> str:
-        response = VoiceResponse()
         seq = step.session.seq
+        parts: list[str] = []
         for verb in step.verbs:
             if isinstance(verb, Say):
-                self.speak(response, verb)
+                parts.append(self.speak_xml(verb))
             elif isinstance(verb, Gather) and verb.voice and self.voice_ok(verb, step.session):
-                self.connect_stream(response, verb, step.session)
+                parts.append(self.connect_stream(verb, step.session))
             elif isinstance(verb, Gather):
-                gather = response.gather(
-                    input="dtmf",
-                    action=self.node_url(verb.node, seq),
-                    method="POST",
-                    timeout=verb.timeout_s,
-                    action_on_empty_result=True,
-                    **({"num_digits": verb.num_digits} if verb.num_digits else {}),
-                    **({"finish_on_key": verb.finish_on_key} if verb.finish_on_key else {}),
-                )
-                for prompt in verb.prompts:
-                    self.speak(gather, prompt)
+                attrs = {
+                    "action": self.node_url(verb.node, seq),
+                    "actionOnEmptyResult": "true",
+                    "input": "dtmf",
+                    "method": "POST",
+                    "timeout": str(verb.timeout_s),
+                }
+                if verb.num_digits:
+                    attrs["numDigits"] = str(verb.num_digits)
+                if verb.finish_on_key:
+                    attrs["finishOnKey"] = verb.finish_on_key
+                inner = "".join(self.speak_xml(prompt) for prompt in verb.prompts)
+                parts.append(element("Gather", attrs, inner))
             elif isinstance(verb, Transfer):
-                (self.transfer or hold_transfer)(response, verb, step.session, self)
+                if self.transfer is None:
+                    parts.append(enqueue_xml(self, verb.queue, step.session.lang))
+                else:
+                    parts.append(_library_fragment(self.transfer, verb, step.session, self))
             elif isinstance(verb, RecordMessage):
-                response.record(
-                    action=self.node_url(verb.node, seq),
-                    method="POST",
-                    max_length=verb.max_length_s,
-                    finish_on_key="#",
-                    play_beep=True,
-                    timeout=5,
-                )
+                attrs = {
+                    "action": self.node_url(verb.node, seq),
+                    "finishOnKey": "#",
+                    "maxLength": str(verb.max_length_s),
+                    "method": "POST",
+                    "playBeep": "true",
+                    "timeout": "5",
+                }
+                parts.append(element("Record", attrs))
             elif isinstance(verb, Hangup):
-                response.hangup()
-        return str(response)
+                parts.append("<Hangup />")
+        return document("".join(parts))
 
-    def connect_stream(self, response: VoiceResponse, verb: Gather, session: Session) -> None:
+    def connect_stream(self, verb: Gather, session: Session) -> str:
         """A voice menu: whatever comes before the node's own prompt is said here; the
         prompt itself is played by our websocket over the stream, which can stop it when
         the caller speaks. The parameters tell the websocket which call, node, step and
@@ -130,19 +210,42 @@ class Renderer:
         node = self.flow.nodes.get(verb.node)
         own = node_prompts(self.flow, node, session.lang) if node is not None else ()
         before = verb.prompts[: len(verb.prompts) - len(own)] if own else verb.prompts
-        for say in before:
-            self.speak(response, say)
-        connect = response.connect(
-            action=self.node_url(verb.node, session.seq, KEYPAD_SUFFIX), method="POST"
+        said = "".join(self.speak_xml(say) for say in before)
+        parameters = "".join(
+            element("Parameter", {"name": name, "value": value})
+            for name, value in (
+                ("call", session.call_sid),
+                ("node", verb.node),
+                ("s", str(session.seq)),
+                ("lang", session.lang),
+            )
         )
-        stream = connect.stream(url=websocket_url(self.base_url, MEDIA_PATH))
-        for name, value in (
-            ("call", session.call_sid),
-            ("node", verb.node),
-            ("s", str(session.seq)),
-            ("lang", session.lang),
-        ):
-            stream.parameter(name=name, value=value)
+        stream = element("Stream", {"url": websocket_url(self.base_url, MEDIA_PATH)}, parameters)
+        action = self.node_url(verb.node, session.seq, KEYPAD_SUFFIX)
+        return said + element("Connect", {"action": action, "method": "POST"}, stream)
+
+
+def _library_fragment(
+    transfer: TransferRenderer, verb: Transfer, session: Session, r: Renderer
+) -> str:
+    """A pluggable transfer renderer writes into a VoiceResponse; splice its verbs in."""
+    response = VoiceResponse()
+    transfer(response, verb, session, r)
+    text = str(response).removeprefix(XML_DECLARATION)
+    if text == "<Response />":
+        return ""
+    return text.removeprefix("<Response>").removesuffix("</Response>")
+
+
+def enqueue_xml(r: Renderer, queue: str, lang: str) -> str:
+    """`hold_in_queue` as a string."""
+    attrs = {
+        "action": r.url("/queue/left", lang=lang, q=queue),
+        "method": "POST",
+        "waitUrl": r.url("/queue/hold", lang=lang, q=queue),
+        "waitUrlMethod": "POST",
+    }
+    return element("Enqueue", attrs, escape_text(f"hl-{queue}"))
 
 
 def hold_transfer(response: VoiceResponse, verb: Transfer, session: Session, r: Renderer) -> None:

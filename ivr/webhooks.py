@@ -41,6 +41,7 @@ from ivr.engine import (
 from ivr.flowdeps import FlowDeps
 from ivr.http import fallback, twilio_webhook, twiml
 from ivr.queue_calls import join_queue
+from ivr.sessions import NEW_CALL
 from ivr.twilio_params import (
     BadRequestParams,
     parse_call,
@@ -215,11 +216,20 @@ async def voice(request: web.Request, params: Mapping[str, str]) -> web.Response
     deps = request.app[FLOW_DEPS]
     call = parse_call(params)
     sessions = request.app[SESSIONS]
-    stored = await sessions.load(call.call_sid)
-    if stored is not None:
-        cached = await sessions.answer_for(call.call_sid, 0)
+    session = engine.new_session(deps.flow, call.call_sid, call.from_number, call.to_number)
+    first = pure_first_step(deps, session)
+    if first is None:
+        # the first step does I/O (a PIN check, a queue join...): never twice for a repeat
+        stored = await sessions.load(call.call_sid)
+        if stored is not None:
+            return await repeated_voice(request, deps, call.call_sid, stored.session.lang)
+        first = await perform_transfers(request, await resolve(request, deps, session, Enter()))
+    # The first answer is step 0; its action URLs carry s=0.
+    body = render_step(deps, first)
+    applied, cached = await sessions.advance(NEW_CALL, first.session, body)
+    if not applied:
         log.info("repeated /voice answered from the stored step", extra={"call_sid": call.call_sid})
-        return twiml(cached) if cached else fallback(deps, stored.session.lang)
+        return twiml(cached) if cached else fallback(deps, session.lang)
     log.info(
         "incoming call",
         extra={
@@ -228,14 +238,29 @@ async def voice(request: web.Request, params: Mapping[str, str]) -> web.Response
             "direction": call.direction,
         },
     )
-    session = engine.new_session(deps.flow, call.call_sid, call.from_number, call.to_number)
-    # The first answer is step 0; its action URLs carry s=0.
-    result = await perform_transfers(request, await resolve(request, deps, session, Enter()))
-    body = render_step(deps, result)
-    applied, cached = await sessions.advance(-1, result.session, body)
-    if not applied:
-        return twiml(cached) if cached else fallback(deps, session.lang)
     return twiml(body)
+
+
+def pure_first_step(deps: FlowDeps, session: Session) -> Step | None:
+    """The first step when it asks for no I/O and has no effect (no transfer, no care
+    task): computing it for a repeated /voice is then harmless, so the session need not
+    be read first. None: load the session first."""
+    now = datetime.now(UTC)
+    ctx = engine.Context(queue_open=lambda queue: deps.queue_open(queue, now))
+    result = engine.step(deps.flow, session, Enter(), ctx)
+    if result.pending is not None or result.effects:
+        return None
+    if any(isinstance(verb, Transfer) for verb in result.verbs):
+        return None
+    return result
+
+
+async def repeated_voice(
+    request: web.Request, deps: FlowDeps, call_sid: str, lang: str
+) -> web.Response:
+    cached = await request.app[SESSIONS].answer_for(call_sid, 0)
+    log.info("repeated /voice answered from the stored step", extra={"call_sid": call_sid})
+    return twiml(cached) if cached else fallback(deps, lang)
 
 
 def step_number(request: web.Request) -> int:
