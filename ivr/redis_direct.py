@@ -9,7 +9,9 @@ Here a connection is taken from the client's own pool once and kept in a free li
 command is packed, sent and read on it directly (redis-py's Connection still does the
 socket timeout, the periodic health check, reconnecting and the RESP parsing). A command
 whose connection failed is retried once on a fresh connection, as redis-py's default
-retry would. The connections stay the pool's: closing the client closes them.
+retry would. The connections stay the pool's: closing the client closes them. At most
+FREE_MAX idle ones are kept here; a burst's extra connections go back to the pool, so the
+rest of the service never finds the pool's limit taken by idle webhook connections.
 
 Redis Cluster clients (key routing, MOVED/ASK) go through redis-py unchanged.
 """
@@ -23,6 +25,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+
+FREE_MAX = 16
 
 
 class DirectCommands:
@@ -58,7 +62,10 @@ class DirectCommands:
                 await conn.disconnect()
             raise
         finally:
-            self._free.append(conn)
+            if len(self._free) < FREE_MAX:
+                self._free.append(conn)
+            else:
+                await self._pool.release(conn)
 
     async def evalsha(self, sha: str, script: str, keys: list[str], args: list[str | int]) -> Any:
         """EVALSHA, loading the script first if the server does not know it (a restart)."""
