@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import importlib.util
 import json
@@ -270,6 +271,7 @@ class RecognitionSession:
         self._gate_open = not config.gate
         self._preroll = bytearray()  # the last preroll_ms while the gate is closed
         self._preroll_bytes = SAMPLE_RATE * config.preroll_ms // 1000
+        self._decoded_from = 0  # stream position (bytes) of the first byte vosk decodes
         self._audio_bytes = 0
         self._speech_at: int | None = None
         self._no_input_origin: int | None = 0  # audio position the no-input timer runs from
@@ -327,6 +329,11 @@ class RecognitionSession:
         return await loop.run_in_executor(self._executor, fn, data)
 
     def _finish(self, words: tuple[Word, ...], reason: EndReason) -> Utterance:
+        if self._decoded_from:  # vosk's word times count from the audio it was given
+            shift = self._decoded_from / SAMPLE_RATE
+            words = tuple(
+                dataclasses.replace(w, start=w.start + shift, end=w.end + shift) for w in words
+            )
         utterance = Utterance(
             words=words,
             reason=reason,
@@ -378,6 +385,7 @@ class RecognitionSession:
                     return FeedResult(utterance=self._finish((), EndReason.NO_INPUT))
                 return FeedResult()
             self._gate_open = True
+            self._decoded_from = self._audio_bytes - len(ulaw) - len(self._preroll)
             self._pending += self._preroll
             self._preroll = bytearray()
         self._pending += ulaw

@@ -99,3 +99,23 @@ async def test_without_the_gate_everything_is_decoded(
         assert b"".join(chunks) == SILENCE * 30
     finally:
         rec.shutdown()
+
+
+async def test_word_times_count_from_the_start_of_the_stream(
+    recognizer: SpeechRecognizer, grammar: Grammar
+) -> None:
+    from speech import mulaw
+    from tests.speech.demo import FIXTURES
+
+    phrase = mulaw.read_ulaw_wav(FIXTURES / "ko_hours_ko_130.wav")
+    lead = SILENCE * 250  # 5 s, not decoded
+    session = recognizer.try_acquire(grammar)
+    assert session is not None
+    session.pause_no_input_timer()
+    async with session:
+        for frame in mulaw.frames(lead + phrase + SILENCE * 100):
+            if (result := await session.feed(frame)).utterance is not None:
+                break
+        utterance = result.utterance or await session.finish()
+    assert utterance.words
+    assert 5.0 <= utterance.words[0].start < utterance.words[-1].end < 5.0 + len(phrase) / 8000
