@@ -265,19 +265,24 @@ def inbound_audio(path: Path, prompt_ms: int) -> bytes:
     return lead + mulaw.read_ulaw_wav(path) + silence * (2 * mulaw.SAMPLE_RATE)
 
 
-def vosk_alone(audios: list[bytes], *, widened: bool) -> float:
+def vosk_alone(audios: list[bytes], *, widened: bool, gate: bool = False) -> float:
+    """vosk alone on the inbound audio; with `gate`, only on the part a gated session
+    decodes (from 300 ms before the start of speech), widened."""
     import vosk
 
     from config.loader import load_config
+    from speech.frontend import TelephoneFrontEnd, gated
     from speech.mulaw import ulaw_to_pcm16
-    from speech.recognizer import ModelRegistry, TelephoneFrontEnd
+    from speech.recognizer import ModelRegistry, SessionConfig
 
     registry = ModelRegistry.from_env({})
     node = load_config(ROOT / "config").flow.nodes["main"]
     grammar = registry.grammar({o.key: list(o.phrases.get("ko", ())) for o in node.options}, "ko")
     loaded = registry.get("ko")
     assert grammar is not None and loaded is not None
-    if widened:
+    if gate:
+        audios = [gated(a, SessionConfig().preroll_ms) for a in audios]
+    if widened or gate:
         rate, pcms = 16000.0, [TelephoneFrontEnd().process(a) for a in audios]
     else:
         rate, pcms = 8000.0, [ulaw_to_pcm16(a) for a in audios]
@@ -390,6 +395,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], redis_url: str) -> 
             audios = [inbound_audio(p, prompt_ms) for p in batch]
             direct16 = vosk_alone(audios, widened=True)
             direct8 = vosk_alone(audios, widened=False)
+            direct_gated = vosk_alone(audios, widened=True, gate=True)
             audio_s = sum(len(a) for a in audios) / SAMPLE_RATE
             print(
                 f"\n## CPU ({args.cpu_calls} concurrent calls, {routed} routed by voice, "
@@ -402,11 +408,17 @@ async def run(args: argparse.Namespace, env: dict[str, str], redis_url: str) -> 
                 f"(whole calls, to hang-up: {whole / args.cpu_calls * 1000:.0f} ms)"
             )
             print(
-                f"- vosk alone, widened 16 kHz: {direct16:.2f} s -> pipeline/vosk "
+                f"- vosk alone, whole audio, widened 16 kHz: {direct16:.2f} s -> pipeline/vosk "
                 f"{used / direct16:.2f}x"
             )
             print(
-                f"- vosk alone, plain 8 kHz: {direct8:.2f} s -> pipeline/vosk {used / direct8:.2f}x"
+                f"- vosk alone, whole audio, plain 8 kHz: {direct8:.2f} s -> pipeline/vosk "
+                f"{used / direct8:.2f}x"
+            )
+            print(
+                f"- vosk alone, same gated audio (from 300 ms before speech), widened: "
+                f"{direct_gated:.2f} s -> pipeline/vosk {used / direct_gated:.2f}x "
+                f"(the service's overhead over the decoding it does)"
             )
             print(f"- calls in real time per core through the websocket path: {audio_s / used:.0f}")
     finally:

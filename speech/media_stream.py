@@ -246,8 +246,11 @@ def clear_message(stream_sid: str) -> str:
 def prompt_messages(
     stream_sid: str, ulaw: bytes, *, mark: str | None = None, frame_bytes: int = FRAME_BYTES
 ) -> Iterator[str]:
-    """A rendered prompt as 20 ms `media` messages, then an optional `mark`."""
+    """A rendered prompt as 20 ms `media` messages, then an optional `mark`. The same text
+    as `media_message`, with the JSON around the payload built once per prompt."""
+    head = '{"event":"media","streamSid":' + json.dumps(stream_sid) + ',"media":{"payload":"'
+    b64 = base64.b64encode
     for frame in frames(ulaw, frame_bytes):
-        yield media_message(stream_sid, frame)
+        yield head + b64(frame).decode("ascii") + '"}}'
     if mark:
         yield mark_message(stream_sid, mark)

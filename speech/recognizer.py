@@ -9,39 +9,40 @@
   bounded `ThreadPoolExecutor`, never on the event loop (cffi releases the GIL inside vosk).
 - `RecognitionSession`: one vosk `KaldiRecognizer` per call, built with the node's grammar
   and `SetWords(True)`. It takes 20 ms mu-law frames, notices the start of speech on the
-  event loop (frame energy, so barge-in does not wait for the decoder) and ends on vosk's
-  final result (endpoint), a no-input timeout, or a maximum utterance length.
+  event loop (frame energy, so barge-in does not wait for the decoder), hands the decoder
+  one job per 200 ms of audio, and only from the start of speech (with 300 ms of pre-roll:
+  the silence while a prompt plays is never decoded), and ends on vosk's final result
+  (endpoint), a no-input timeout, or a maximum utterance length.
 
-Telephone audio (8 kHz) is widened to 16 kHz before vosk sees it: interpolated, with a faint
-fixed noise floor (-47 dBFS) in place of the empty 4-8 kHz band. The shipped Korean model is
-a 16 kHz model whose upper mel bands are otherwise empty on phone audio. Measured on the 36
-menu-phrase fixtures (menu phrases only in the grammar, exact phrase decoded): 17/36 fed as
-8 kHz, 21/36 with sample repetition, 20/36 with noise at 8 kHz, 29-30/36 interpolated to
-16 kHz with noise of std 100-200 (150 chosen). `bench/asr_bench.py --grid` re-measures.
+Telephone audio (8 kHz) is widened to 16 kHz before vosk sees it (`speech.frontend`):
+interpolated, with a faint fixed noise floor (-47 dBFS) in place of the empty 4-8 kHz
+band. The shipped Korean model is a 16 kHz model whose upper mel bands are otherwise empty
+on phone audio. Measured on the 36 menu-phrase fixtures (menu phrases only in the grammar,
+exact phrase decoded): 17/36 fed as 8 kHz, 21/36 with sample repetition, 20/36 with noise
+at 8 kHz, 29-30/36 interpolated to 16 kHz with noise of std 100-200 (150 chosen).
+`bench/asr_bench.py --grid` re-measures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
-import functools
 import importlib.util
 import json
 import logging
-import operator
 import os
-import random
 import threading
-from array import array
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from speech.frontend import MODEL_RATE, Passthrough, SpeechDetector, TelephoneFrontEnd
 from speech.grammar import UNK, Grammar, build_grammar
-from speech.mulaw import DECODE_TABLE, SAMPLE_RATE, pcm16_samples, ulaw_rms, ulaw_to_pcm16
+from speech.mulaw import FRAME_BYTES, SAMPLE_RATE
 
 log = logging.getLogger("hotline.speech")
 
@@ -166,117 +167,6 @@ class ModelRegistry:
         return grammar
 
 
-# --- front-end ---------------------------------------------------------------------------
-
-MODEL_RATE = 16000
-
-
-_HALF_LOW = bytes((s >> 1) & 0xFF for s in DECODE_TABLE)
-_HALF_HIGH = bytes(((s >> 1) >> 8) & 0xFF for s in DECODE_TABLE)
-
-
-@functools.lru_cache(maxsize=4)
-def _noise_table(noise_std: float, size: int, seed: int) -> array[int]:
-    """A fixed table of Gaussian noise, clipped to 4 sigma (shared, never mutated)."""
-    rnd = random.Random(seed)
-    limit = int(4 * noise_std)  # |decoded mu-law| <= 32124, so sums stay in 16 bits
-    if not noise_std:
-        return array("h", bytes(2 * size))
-    return array(
-        "h", (max(-limit, min(limit, round(rnd.gauss(0.0, noise_std)))) for _ in range(size))
-    )
-
-
-class TelephoneFrontEnd:
-    """8 kHz mu-law -> 16 kHz s16le: linear interpolation plus a fixed, faint noise floor.
-
-    Stateful across chunks (the last sample carries over, the noise runs on). The noise is
-    a fixed pseudo-random table (seeded, built once per process), so results are
-    reproducible. Everything per sample runs in C (`bytes.translate`, `map(operator.add)`):
-    about 10 us per 20 ms frame.
-    """
-
-    def __init__(self, noise_std: float = 150.0, *, table_size: int = 16000, seed: int = 8000):
-        self._noise = _noise_table(float(noise_std), table_size, seed)
-        self._pos = 0
-        self._prev_half = 0
-
-    def _noise_slice(self, count: int) -> array[int]:
-        table = self._noise
-        out = array("h")
-        while len(out) < count:
-            take = min(count - len(out), len(table) - self._pos)
-            out.extend(table[self._pos : self._pos + take])
-            self._pos = (self._pos + take) % len(table)
-        return out
-
-    def process(self, ulaw: bytes) -> bytes:
-        n = len(ulaw)
-        if not n:
-            return b""
-        samples = pcm16_samples(ulaw_to_pcm16(ulaw))
-        halves_raw = bytearray(2 * n)
-        halves_raw[0::2] = ulaw.translate(_HALF_LOW)
-        halves_raw[1::2] = ulaw.translate(_HALF_HIGH)
-        halves = pcm16_samples(bytes(halves_raw))
-        before = array("h", [self._prev_half])
-        before.extend(halves[:-1])
-        self._prev_half = halves[-1]
-        noise = self._noise_slice(2 * n)
-        out = array("h", bytes(4 * n))
-        # even output samples: midpoint of the previous and this input sample (+ noise)
-        out[0::2] = array("h", map(operator.add, map(operator.add, before, halves), noise[0::2]))
-        # odd output samples: this input sample (+ noise)
-        out[1::2] = array("h", map(operator.add, samples, noise[1::2]))
-        return out.tobytes()
-
-
-class Passthrough:
-    """No widening: feed 8 kHz PCM as it is (vosk resamples internally). For comparison."""
-
-    rate = SAMPLE_RATE
-
-    def process(self, ulaw: bytes) -> bytes:
-        return ulaw_to_pcm16(ulaw)
-
-
-# --- speech start -------------------------------------------------------------------------
-
-
-class SpeechDetector:
-    """Energy-based start-of-speech detector on 20 ms mu-law frames.
-
-    Speech starts after `min_frames` consecutive frames louder than both `min_rms` and
-    `ratio` x the running noise floor (estimated from quiet frames). Cheap enough for the
-    event loop (one pass over 160 bytes per frame).
-    """
-
-    def __init__(self, *, min_rms: float = 500.0, ratio: float = 4.0, min_frames: int = 3):
-        self.min_rms = min_rms
-        self.ratio = ratio
-        self.min_frames = min_frames
-        self.noise_floor = 0.0
-        self._run = 0
-        self.started = False
-
-    def update(self, frame: bytes) -> bool:
-        """Feed one frame; True exactly once, on the frame where speech is detected."""
-        if self.started:
-            return False
-        level = ulaw_rms(frame)
-        if level > max(self.min_rms, self.ratio * self.noise_floor):
-            self._run += 1
-            if self._run >= self.min_frames:
-                self.started = True
-                return True
-        else:
-            self._run = 0
-            self.noise_floor = (
-                level if not self.noise_floor else (0.9 * self.noise_floor + 0.1 * level)
-            )
-        return False
-
-
 # --- results ------------------------------------------------------------------------------
 
 
@@ -336,7 +226,9 @@ def parse_vosk_result(raw: str) -> tuple[Word, ...]:
 class SessionConfig:
     no_input_ms: int = 5000  # no speech at all for this long -> NO_INPUT
     max_utterance_ms: int = 8000  # from the start of speech -> MAX_LENGTH
-    batch_ms: int = 100  # audio handed to the decoder per executor job
+    batch_ms: int = 200  # audio handed to the decoder per executor job (one hop each)
+    gate: bool = True  # decode only from the start of speech (plus the pre-roll)
+    preroll_ms: int = 300  # audio kept from before the start of speech for the decoder
     noise_std: float = 150.0  # front-end noise floor (0 disables widening noise)
     widen: bool = True  # 8 -> 16 kHz front-end (see TelephoneFrontEnd)
 
@@ -375,7 +267,11 @@ class RecognitionSession:
             TelephoneFrontEnd(config.noise_std) if config.widen else Passthrough()
         )
         self._detector = SpeechDetector()
-        self._pending = bytearray()
+        self._pending = bytearray()  # audio for the decoder, handed over per batch
+        self._gate_open = not config.gate
+        self._preroll = bytearray()  # the last preroll_ms while the gate is closed
+        self._preroll_bytes = SAMPLE_RATE * config.preroll_ms // 1000
+        self._decoded_from = 0  # stream position (bytes) of the first byte vosk decodes
         self._audio_bytes = 0
         self._speech_at: int | None = None
         self._no_input_origin: int | None = 0  # audio position the no-input timer runs from
@@ -433,6 +329,11 @@ class RecognitionSession:
         return await loop.run_in_executor(self._executor, fn, data)
 
     def _finish(self, words: tuple[Word, ...], reason: EndReason) -> Utterance:
+        if self._decoded_from:  # vosk's word times count from the audio it was given
+            shift = self._decoded_from / SAMPLE_RATE
+            words = tuple(
+                dataclasses.replace(w, start=w.start + shift, end=w.end + shift) for w in words
+            )
         utterance = Utterance(
             words=words,
             reason=reason,
@@ -442,35 +343,64 @@ class RecognitionSession:
         self._done = utterance
         return utterance
 
+    def _no_input_expired(self) -> bool:
+        origin = self._no_input_origin
+        return (
+            self._speech_at is None
+            and origin is not None
+            and (self._audio_bytes - origin) * 1000 // SAMPLE_RATE >= self.config.no_input_ms
+        )
+
+    def _detect(self, ulaw: bytes) -> bool:
+        """Run the onset detector over the frames of `ulaw`; True if speech starts here."""
+        detector = self._detector
+        if detector.started:
+            return False
+        for offset in range(0, len(ulaw), FRAME_BYTES):
+            if detector.update(ulaw[offset : offset + FRAME_BYTES]):
+                self._speech_at = self._audio_bytes + offset
+                return True
+        return False
+
     async def feed(self, ulaw: bytes) -> FeedResult:
-        """One frame (or any length) of 8 kHz mu-law from the caller, in order."""
+        """One frame (or any length) of 8 kHz mu-law from the caller, in order.
+
+        The event loop only runs the onset detector and buffers; the decoder gets a job
+        per `batch_ms` of audio. With the gate on, audio before the start of speech is not
+        decoded at all: the last `preroll_ms` of it is kept and handed over with the first
+        batch, and a no-input timeout needs no decoding."""
         if self._done is not None:
             return FeedResult(utterance=self._done)
         if self._closed:
             raise RuntimeError("recognition session is closed")
-        started_now = False
-        for offset in range(0, len(ulaw), 160):
-            if self._detector.update(ulaw[offset : offset + 160]):
-                started_now = True
-                self._speech_at = self._audio_bytes + offset
+        started_now = self._detect(ulaw)
         self._audio_bytes += len(ulaw)
+        if not self._gate_open:
+            if not started_now:
+                self._preroll += ulaw
+                excess = len(self._preroll) - self._preroll_bytes
+                if excess > 0:
+                    del self._preroll[:excess]
+                if self._no_input_expired():
+                    return FeedResult(utterance=self._finish((), EndReason.NO_INPUT))
+                return FeedResult()
+            self._gate_open = True
+            self._decoded_from = self._audio_bytes - len(ulaw) - len(self._preroll)
+            self._pending += self._preroll
+            self._preroll = bytearray()
         self._pending += ulaw
-        if len(self._pending) < self._batch_bytes:
+        if started_now or len(self._pending) < self._batch_bytes:
+            # on the onset frame, return at once: the caller sends `clear` before any decoding
             return FeedResult(speech_started=started_now)
         chunk = bytes(self._pending)
         self._pending.clear()
-        cfg = self.config
-        origin = self._no_input_origin
-        if (
-            self._speech_at is None
-            and origin is not None
-            and (self._audio_bytes - origin) * 1000 // SAMPLE_RATE >= cfg.no_input_ms
-        ):
+        if self._no_input_expired():
             words = await self._run(self._final, chunk)
             return FeedResult(started_now, self._finish(words, EndReason.NO_INPUT))
         if (
             self._speech_at is not None
-            and (self._audio_bytes - self._speech_at) * 1000 // SAMPLE_RATE >= cfg.max_utterance_ms
+            and (self._audio_bytes - self._speech_at) * 1000 // SAMPLE_RATE
+            >= self.config.max_utterance_ms
         ):
             words = await self._run(self._final, chunk)
             return FeedResult(started_now, self._finish(words, EndReason.MAX_LENGTH))
@@ -488,6 +418,8 @@ class RecognitionSession:
             return self._done
         if self._closed:
             raise RuntimeError("recognition session is closed")
+        if not self._gate_open:  # the decoder never heard anything
+            return self._finish((), EndReason.FINISHED)
         chunk = bytes(self._pending)
         self._pending.clear()
         words = await self._run(self._final, chunk)

@@ -11,8 +11,10 @@
 | `HOTLINE_PROMPT_DIR` | `<HOTLINE_DATA or var>/prompts` | rendered prompt cache |
 | `HOTLINE_TTS_VOICE_<LANG>`, `..._RATE_<LANG>` | `DEFAULT_VOICES` | espeak-ng voice, wpm |
 
-Measured capacity (bench/asr_bench.py, this Korean grammar): about 58 calls in real time per
-core at 100 % CPU; the default leaves most of the core to the rest of the service.
+Measured capacity (bench/asr_bench.py, this Korean grammar, CPU time): about 63 calls in real
+time per core at 100 % CPU when the caller speaks as the stream starts, about 250 when a 16 s
+prompt plays first (silence before speech is not decoded); the default leaves most of the
+core to the rest of the service.
 """
 
 from __future__ import annotations

@@ -158,3 +158,13 @@ def test_prompt_messages_are_20ms_frames_then_a_mark() -> None:
     assert [m["event"] for m in out] == ["media", "media", "media", "mark"]
     sizes = [len(base64.b64decode(m["media"]["payload"])) for m in out[:3]]
     assert sizes == [160, 160, 160]
+
+
+def test_prompt_messages_are_media_messages_with_a_mark() -> None:
+    from speech.media_stream import mark_message, media_message, prompt_messages
+
+    ulaw = bytes(range(256)) * 2 + b"\x01"  # 3 frames + 1 byte, padded with silence
+    sid = 'MZ"odd\\sid'
+    out = list(prompt_messages(sid, ulaw, mark="p-1"))
+    frames = [ulaw[i : i + 160].ljust(160, b"\xff") for i in range(0, len(ulaw), 160)]
+    assert out == [media_message(sid, f) for f in frames] + [mark_message(sid, "p-1")]

@@ -129,9 +129,7 @@ async def test_caller_interrupts_the_prompt_and_playback_is_cleared(
     assert turn.match is not None and turn.match.option == "lost_card"
 
 
-async def test_key_press_during_the_prompt(
-    recognizer: SpeechRecognizer, grammar: Grammar
-) -> None:
+async def test_key_press_during_the_prompt(recognizer: SpeechRecognizer, grammar: Grammar) -> None:
     dtmf = json.dumps({"event": "dtmf", "streamSid": SID, "dtmf": {"digit": "2"}})
     ws = FakeSocket(silence(0.3) + [dtmf] + silence(1))
     session = recognizer.try_acquire(grammar, call_sid="CA1")
@@ -185,3 +183,40 @@ async def test_hangup_mid_turn(recognizer: SpeechRecognizer, grammar: Grammar) -
         turn = await run_turn(ws.receive, ws.send, session, SID)
     assert turn.kind == "hangup"
     assert recognizer.active == 0
+
+
+async def test_barge_in_clears_on_the_onset_frame_before_any_decoding(
+    recognizer: SpeechRecognizer, grammar: Grammar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tone = bytes([0x20, 0xA0]) * 80
+    ws = FakeSocket(silence(0.5) + [media(tone)] * 10 + silence(0.5) + [STOP])
+    consumed = 0
+    receive = ws.receive
+
+    async def counting_receive() -> str | None:
+        nonlocal consumed
+        consumed += 1
+        return await receive()
+
+    session = recognizer.try_acquire(grammar, call_sid="CA1")
+    assert session is not None
+    decoded: list[int] = []
+    accept = session._accept
+
+    def spy(data: bytes) -> object:
+        decoded.append(len(data))
+        return accept(data)
+
+    monkeypatch.setattr(session, "_accept", spy)
+    cleared_at: list[tuple[int, int]] = []
+
+    async def send(text: str) -> None:
+        await ws.send(text)
+        if ws.sent[-1]["event"] == "clear":
+            cleared_at.append((consumed, len(decoded)))
+
+    async with session:
+        turn = await run_turn(counting_receive, send, session, SID, prompt_ulaw=PROMPT * 5)
+    assert turn.barged_in
+    assert cleared_at == [(25 + 3, 0)]  # on the third loud frame, nothing decoded yet
+    assert decoded  # and the speech was decoded afterwards

@@ -57,7 +57,7 @@ def said(t: Transcript) -> str:
 @pytest.mark.parametrize(
     ("wav", "expect"),
     [
-        ("ko_lost-card_ko_160.wav", LOST_CARD_KO),
+        ("ko_lost-card_ko_130.wav", LOST_CARD_KO),
         ("ko_complaint_ko-f2_130.wav", COMPLAINT_KO),
         ("ko_hours_ko-m3_160.wav", HOURS_KO),
     ],
@@ -115,7 +115,7 @@ async def test_caller_interrupts_the_prompt(
     caplog.set_level(logging.INFO, logger="hotline.speech")
     script = caller(
         presses=(KO,),
-        stream_inputs=(Speak(fixture("ko_lost-card_ko_160.wav")),),
+        stream_inputs=(Speak(fixture("ko_lost-card_ko_130.wav")),),
         stream_wait=0.0,
     )
     t = await place(voice_line, script, n=4)
