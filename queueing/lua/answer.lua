@@ -13,12 +13,11 @@ local e = transition(c.a, a, 'on_call')
 if e then return reply(e) end
 local q = QI[c.q]
 local waited = NOW - c.j
-bump(q, 'answered', 1)
-bump(q, 'wait_answered_ms', waited)
-bump_max(q, 'max_wait_answered_ms', waited)
-if waited <= q.target_ms then bump(q, 'answered_in_target', 1) end
-if c.via ~= c.q then bump(q, 'answered_overflow', 1) end
-if c.cb then bump(q, 'answered_callback', 1) end
+local incs = { { 'answered', 1 }, { 'wait_answered_ms', waited } }
+if waited <= q.target_ms then incs[#incs + 1] = { 'answered_in_target', 1 } end
+if c.via ~= c.q then incs[#incs + 1] = { 'answered_overflow', 1 } end
+if c.cb then incs[#incs + 1] = { 'answered_callback', 1 } end
+bump_many(q, incs, { { 'max_wait_answered_ms', waited } })
 redis.call('ZREM', K_LEASES, sid)
 c.st = 'connected'
 c.aat = NOW

@@ -1,12 +1,11 @@
 -- Shared prelude of every routing script (store.py prepends CFG, the configuration as a
 -- Lua table literal, and the transition table).
 --
--- KEYS layout (identical for every script; see queueing/store.py):
---   1 agents hash   2 calls hash   3 leases zset   4 wrap-up zset   5 seq counter
---   6 abandoned list   7 done hash   8 done index zset   9 centre stats of interval ARGV[1]
---   then for queue i (1-based): base = 9 + (i-1)*4
---     base+1 waiting zset, base+2 ready zset, base+3 stats of interval ARGV[1],
---     base+4 recent handle times list
+-- KEYS: store.py prepends the locals K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ,
+-- K_ABANDONED, K_DONE, K_DONE_IDX, CENTRE_STAT (the centre's statistics of interval
+-- ARGV[1]) and QUEUE_KEYS[i] = { waiting zset, ready zset, statistics of interval ARGV[1],
+-- recent handle times list } of queue i, each bound to its KEYS[] entry, or false for a
+-- key this script does not receive (store.SCRIPT_KEYS lists them).
 -- CFG = {queues={{name,target_ms,short_ms,wrap_ms,strategy,ov_after_ms,max_wait,ov_to}},
 --   lease_ms, ring_ms, abandoned_max, done_keep_ms, stats_ttl_s, max_pairs}
 -- ARGV[1] = the caller's estimate of the current 15-minute interval (Redis clock); when
@@ -20,8 +19,6 @@
 -- ready sets are cached the same way. Keep every write to those sets in the helpers below.
 
 local IV_GUESS = tonumber(ARGV[1])
-local K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local K_ABANDONED, K_DONE, K_DONE_IDX = KEYS[6], KEYS[7], KEYS[8]
 local PRIORITY_SPAN = 10000000000000 -- 1e13 ms (~317 years) per priority band
 
 local t = redis.call('TIME')
@@ -33,15 +30,11 @@ end
 
 local QI = {}
 for i, q in ipairs(CFG.queues) do
-  local base = 9 + (i - 1) * 4
-  q.wait = KEYS[base + 1]
-  q.ready = KEYS[base + 2]
-  q.stat = KEYS[base + 3]
-  q.recent = KEYS[base + 4]
+  local k = QUEUE_KEYS[i]
+  q.wait, q.ready, q.stat, q.recent = k[1], k[2], k[3], k[4]
   q.index = i
   QI[q.name] = q
 end
-local CENTRE_STAT = KEYS[9]
 
 local function fmt(n)
   return string.format('%.0f', n)
@@ -70,6 +63,32 @@ local function bump_max(q, field, value)
   if value > tonumber(old or '0') then redis.call('HSET', q.stat, field, fmt(value)) end
   -- a hash holding the field already has its TTL (set by the write that created it)
   if not old then expire_once(q.stat) end
+end
+
+-- Several counters of one statistics hash in two calls (HMGET, HSET) rather than one
+-- HINCRBY each: `incs` = {{field, by}, ...} are added; `maxes` = {{field, value}, ...}
+-- keep the largest value (a missing field counts as 0, like bump and bump_max).
+local function bump_many(q, incs, maxes)
+  local fields = {}
+  for i, fv in ipairs(incs) do fields[i] = fv[1] end
+  for _, fv in ipairs(maxes) do fields[#fields + 1] = fv[1] end
+  local old = redis.call('HMGET', q.stat, unpack(fields))
+  local args, fresh = {}, false
+  for i, fv in ipairs(incs) do
+    if not old[i] then fresh = true end
+    args[#args + 1] = fv[1]
+    args[#args + 1] = fmt((tonumber(old[i]) or 0) + fv[2])
+  end
+  for j, fv in ipairs(maxes) do
+    local o = old[#incs + j]
+    if not o then fresh = true end
+    if fv[2] > (tonumber(o) or 0) then
+      args[#args + 1] = fv[1]
+      args[#args + 1] = fmt(fv[2])
+    end
+  end
+  if #args > 0 then redis.call('HSET', q.stat, unpack(args)) end
+  if fresh then expire_once(q.stat) end -- a field's first write: the hash may be new
 end
 
 -- one finished call's handle time (talk + wrap-up) for the estimated-wait samples
@@ -240,13 +259,14 @@ local function requeue(sid, c)
   if q then wait_add(q, score_of(c.p, c.j), sid) end
 end
 
-local function finish(sid, c, outcome)
+-- `leased == false`: the call holds no lease (connected: answer ended it)
+local function finish(sid, c, outcome, leased)
   c.st = outcome
   c.ended = NOW
   CALLS[sid] = false
   DIRTY_CALLS[sid] = nil
   redis.call('HDEL', K_CALLS, sid)
-  redis.call('ZREM', K_LEASES, sid)
+  if leased ~= false then redis.call('ZREM', K_LEASES, sid) end
   redis.call('HSET', K_DONE, sid, cjson.encode(c))
   redis.call('ZADD', K_DONE_IDX, fmt(NOW), sid)
 end

@@ -29,6 +29,6 @@ if a and a.call == sid then
   if a.s == 'ready' then pairings = pair_some(CFG.max_pairs) end
 end
 c.talk = talk
-finish(sid, c, 'completed')
+finish(sid, c, 'completed', false)
 return reply({ ok = true, already = false, talk_ms = talk, agent = c.a,
                agent_state = agent_state, pairings = pairings })

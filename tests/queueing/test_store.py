@@ -12,6 +12,7 @@ from config.keys import Keys
 from queueing.agents import AgentState
 from queueing.store import (
     INTERVAL_S,
+    STATS_TTL_S,
     CallNotWaiting,
     InvalidTransition,
     QueueStore,
@@ -282,3 +283,51 @@ async def test_equal_scores_keep_redis_member_order(store: QueueStore) -> None:
     await store.login("g1", ready=True)
     assert (await store.call_status("CA")).state == "reserved"  # type: ignore[union-attr]
     assert (await store.call_status("CB")).position == 1  # type: ignore[union-attr]
+
+
+async def test_answer_statistics_sums_maximum_overflow_callback_and_ttl(
+    store: QueueStore, redis: aioredis.Redis
+) -> None:
+    # complaints: target 1 s. A is answered at once; B waits 1.2 s (out of target, the
+    # maximum); C, a callback, joins later and is answered within target after B.
+    await store.join("A", "complaints")
+    await store.join("B", "complaints")
+    await store.login("m1", ready=True)
+    a = await store.answer("A", await _reservation(redis, store, "A"))
+    await asyncio.sleep(1.2)
+    await store.complete("A")  # m1 ready again: B is paired
+    b = await store.answer("B", await _reservation(redis, store, "B"))
+    await store.join("C", "complaints")
+    await store.take_callback("C", "+15550001111")
+    await store.complete("B")  # C is paired
+    c = await store.answer("C", await _reservation(redis, store, "C"))
+    waits = [int(r.data["waited_ms"]) for r in (a, b, c)]
+    assert waits[1] > 1000 and waits[1] == max(waits)
+    iv = await _redis_interval(redis)
+    key = store.keys.route_stats(store.group, "complaints", iv)
+    stats = {k: int(v) for k, v in (await redis.hgetall(key)).items()}
+    assert stats["answered"] == 3
+    assert stats["wait_answered_ms"] == sum(waits)
+    assert stats["max_wait_answered_ms"] == waits[1]
+    assert stats["answered_in_target"] == 2
+    assert stats["answered_callback"] == 1
+    assert "answered_overflow" not in stats
+    assert 0 < await redis.ttl(key) <= STATS_TTL_S
+
+
+async def test_answer_counts_overflow(store: QueueStore, redis: aioredis.Redis) -> None:
+    await store.join("V", "vip")
+    await asyncio.sleep(0.45)
+    (p,) = (await store.login("g1", ready=True)).pairings
+    assert p.overflow
+    await store.answer("V", p.reservation)
+    iv = await _redis_interval(redis)
+    key = store.keys.route_stats(store.group, "vip", iv)
+    assert await redis.hget(key, "answered_overflow") == "1"
+    assert await redis.hget(key, "overflowed") == "1"
+
+
+async def _reservation(redis: aioredis.Redis, store: QueueStore, sid: str) -> int:
+    raw = await redis.hget(store.keys.route_calls(store.group), sid)
+    assert raw is not None
+    return int(json.loads(raw)["res"])
