@@ -15,12 +15,13 @@ a 1,000-agent centre makes a few per second). Independent centres use distinct g
 spread over the cluster.
 
 Every script receives the same `KEYS[]` layout (see `lua/common.lua`): the group's fixed
-keys, then for each queue its waiting set, its ready set and its statistics hashes for
-the 15-minute intervals around now. The interval statistics key is chosen inside the
-script from Redis's clock (`TIME`), from three candidates the caller passes (the interval
-it estimates from its clock corrected by the offset to Redis's clock, and its neighbours),
-so every key stays declared in `KEYS[]` and every event lands in the interval of Redis's
-clock.
+keys, then for each queue its waiting set, its ready set, its statistics hash for the
+15-minute interval of now and its recent handle times. The caller names that interval
+from its estimate of Redis's clock (its own clock corrected by the measured offset); the
+script checks it against Redis's clock (`TIME`) before it changes anything, and when they
+differ (at a boundary, within the offset's error) it replies so and the caller corrects
+its offset and calls again. So every key stays declared in
+`KEYS[]` and every event lands in the interval of Redis's clock.
 
 Scripts live in `lua/*.lua` beside this module, are loaded with `importlib.resources`,
 prefixed by the shared prelude (`lua/common.lua`) and the agent transition table rendered
@@ -65,6 +66,21 @@ SCRIPT_NAMES = (
     "sweep",
 )
 
+# The keys a script may touch, by name, in the order of KEYS[] (see lua/common.lua):
+# the group's fixed keys, then for each queue in order its per-queue keys.
+FIXED_KEYS = ("agents", "calls", "leases", "wrap", "seq", "abandoned", "done", "done_idx", "centre")
+QUEUE_KEYS = ("wait", "ready", "stat", "recent")
+# Scripts that touch fewer than all (the rest get every key). Each key is an argument that
+# redis-py packs in Python, ~1.5 us apiece: answer needs 8 of the 25 keys of 4 queues.
+SCRIPT_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "join": (("agents", "calls", "leases", "seq", "done", "centre"), ("wait", "ready", "stat")),
+    "answer": (("agents", "calls", "leases", "centre"), ("stat",)),
+    "complete": (
+        ("agents", "calls", "leases", "wrap", "seq", "done", "done_idx", "centre"),
+        QUEUE_KEYS,
+    ),
+    "dispatched": (("calls", "leases"), ()),
+}
 
 # Redis or Redis Cluster: every routing key of a group shares one hash slot.
 RedisClient = aioredis.Redis | RedisCluster
@@ -221,6 +237,54 @@ def _prelude() -> str:
     return lua_transition_table() + _load_script("common")
 
 
+def _script_keys(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return SCRIPT_KEYS.get(name, (FIXED_KEYS, QUEUE_KEYS))
+
+
+def lua_key_names(name: str, queues: int) -> str:
+    """Lua locals naming script `name`'s KEYS[] entries; a key it does not receive is
+    `false`, so a script that touches it anyway fails loudly."""
+    fixed, per_queue = _script_keys(name)
+    at = 0
+
+    def next_key(present: bool) -> str:
+        nonlocal at
+        if not present:
+            return "false"
+        at += 1
+        return f"KEYS[{at}]"
+
+    fixed_exprs = [next_key(k in fixed) for k in FIXED_KEYS]
+    rows = [
+        "{ " + ", ".join(next_key(k in per_queue) for k in QUEUE_KEYS) + " }" for _ in range(queues)
+    ]
+    names = "K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ, K_ABANDONED, K_DONE, K_DONE_IDX, "
+    names += "CENTRE_STAT"
+    return (
+        f"local {names} = {', '.join(fixed_exprs)}\n"
+        f"local QUEUE_KEYS = {{ {', '.join(rows)} }} -- wait, ready, stat, recent\n"
+    )
+
+
+def lua_literal(value: Any) -> str:
+    """`value` (str, bool, int, float, list, dict with str keys) as a Lua expression."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # three-digit decimal escapes for all but plain ASCII (Lua 5.1 has no \\u escapes)
+        safe = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.:/+@"
+        chars = (chr(b) if b in safe else f"\\{b:03d}" for b in value.encode("utf-8"))
+        return '"' + "".join(chars) + '"'
+    if isinstance(value, list):
+        return "{ " + ", ".join(lua_literal(v) for v in value) + " }"
+    if isinstance(value, dict):
+        items = (f"[{lua_literal(str(k))}] = {lua_literal(v)}" for k, v in value.items())
+        return "{ " + ", ".join(items) + " }"
+    raise TypeError(f"no Lua literal for {type(value).__name__}")
+
+
 def _text(value: str | bytes | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -247,7 +311,7 @@ class QueueStore:
         self.queue_names: tuple[str, ...] = tuple(config.queues)
         self._offset_ms = 0.0
         routing = config.routing
-        cfg = {
+        cfg: dict[str, Any] = {
             "queues": [
                 {
                     "name": q.name,
@@ -268,13 +332,20 @@ class QueueStore:
             "stats_ttl_s": STATS_TTL_S,
             "max_pairs": MAX_PAIRS_PER_SCRIPT,
         }
-        self._cfg_json = json.dumps(cfg, separators=(",", ":"))
-        prelude = _prelude()
+        # The configuration is part of each script's text (a Lua table literal), not an
+        # argument: decoding it from JSON on every call was a fifth of a script's time.
+        prelude = f"local CFG = {lua_literal(cfg)}\n"
+        n = len(self.queue_names)
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(prelude + _load_script(name)) for name in SCRIPT_NAMES
+            name: redis.register_script(
+                prelude + lua_key_names(name, n) + _prelude() + _load_script(name)
+            )
+            for name in SCRIPT_NAMES
         }
         self._layout_iv = -1
         self._layout: list[str] = []
+        self._layout_args: dict[str, Sequence[str | bytes]] = {}
+        self._str_keys = isinstance(redis, RedisCluster)
         self._eligible = {aid: config.eligible(aid) for aid in config.agents}
 
     # --- keys and clock ----------------------------------------------------------------
@@ -308,26 +379,54 @@ class QueueStore:
         return self._offset_ms
 
     def _key_layout(self, iv: int) -> list[str]:
+        """Every routing key of the group for interval `iv`, in KEYS[] order."""
         if iv != self._layout_iv:
             k, g = self.keys, self.group
-            layout = self._fixed_keys()
-            layout += [k.route_stats(g, CENTRE, iv + d) for d in (-1, 0, 1)]
-            for name in self.queue_names:
-                layout.append(k.route_waiting(g, name))
-                layout.append(k.route_ready(g, name))
-                layout += [k.route_stats(g, name, iv + d) for d in (-1, 0, 1)]
-                layout.append(k.route_recent_handle(g, name))
-            self._layout, self._layout_iv = layout, iv
+            fixed = dict(zip(FIXED_KEYS[:-1], self._fixed_keys(), strict=True))
+            fixed["centre"] = k.route_stats(g, CENTRE, iv)
+            per_queue = [
+                {
+                    "wait": k.route_waiting(g, name),
+                    "ready": k.route_ready(g, name),
+                    "stat": k.route_stats(g, name, iv),
+                    "recent": k.route_recent_handle(g, name),
+                }
+                for name in self.queue_names
+            ]
+            self._layout = [fixed[n] for n in FIXED_KEYS] + [
+                q[n] for q in per_queue for n in QUEUE_KEYS
+            ]
+            # redis-py's packer takes bytes as they are; str keys cost ~0.7 us apiece a call
+            # to encode. RedisCluster gets str (its key-slot checks and test hooks read them).
+            self._layout_args = {}
+            for name in SCRIPT_NAMES:
+                names, queue_names = _script_keys(name)
+                keys = [fixed[n] for n in FIXED_KEYS if n in names] + [
+                    q[n] for q in per_queue for n in QUEUE_KEYS if n in queue_names
+                ]
+                self._layout_args[name] = keys if self._str_keys else [x.encode() for x in keys]
+            self._layout_iv = iv
         return self._layout
 
     async def _run(self, name: str, *args: str | int) -> dict[str, Any]:
         iv = self.interval_now()
-        raw = await self._scripts[name](keys=self._key_layout(iv), args=[self._cfg_json, iv, *args])
-        result: dict[str, Any] = json.loads(raw)
-        err = result.get("err")
-        if err is not None:
-            raise _ERRORS.get(err, QueueError)(err, result)
-        return result
+        script = self._scripts[name]
+        for _ in range(3):
+            self._key_layout(iv)
+            raw = await script(keys=self._layout_args[name], args=[iv, *args])
+            result: dict[str, Any] = json.loads(raw)
+            err = result.get("err")
+            if err == "interval":
+                # Redis's clock is in another 15-minute interval than our estimate of it
+                # (a boundary within the clock offset's error, or a stale offset): the
+                # script changed nothing; correct the offset and call again.
+                iv = int(result["iv"])
+                self._offset_ms = float(result["now_ms"]) - time.time() * 1000
+                continue
+            if err is not None:
+                raise _ERRORS.get(err, QueueError)(err, result)
+            return result
+        raise QueueError("interval", result)
 
     def _pairings(self, result: Mapping[str, Any]) -> tuple[Pairing, ...]:
         out = []

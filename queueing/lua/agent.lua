@@ -1,16 +1,16 @@
--- agent: ARGV[3]=agent id ARGV[4]=op ARGV[5]=reason (not_ready) or eligibility JSON (login)
--- ops: login (ARGV[6]='ready' or 'not_ready'), logout, ready, not_ready, end_wrap.
+-- agent: ARGV[2]=agent id ARGV[3]=op ARGV[4]=reason (not_ready) or eligibility JSON (login)
+-- ops: login (ARGV[5]='ready' or 'not_ready'), logout, ready, not_ready, end_wrap.
 -- Whenever an agent becomes ready, pairing runs at once.
-local aid, op, extra = ARGV[3], ARGV[4], ARGV[5]
+local aid, op, extra = ARGV[2], ARGV[3], ARGV[4]
 local a = load_agent(aid)
 if op == 'login' then
   if not a then a = { s = 'offline', since = NOW, n = 0 } end
   if a.s ~= 'offline' then
-    return reply({ err = 'invalid_transition', agent = aid, from = a.s, to = ARGV[6] })
+    return reply({ err = 'invalid_transition', agent = aid, from = a.s, to = ARGV[5] })
   end
   a.q = cjson.decode(extra)
   a.n = 0
-  local e = transition(aid, a, ARGV[6], 'login')
+  local e = transition(aid, a, ARGV[5], 'login')
   if e then return reply(e) end
 elseif not a or a.s == 'offline' then
   -- only login leaves offline (it brings the agent's eligibility); the table allows

@@ -1,5 +1,5 @@
--- answer: the agent of reservation ARGV[4] picked up call ARGV[3]; records the wait.
-local sid, res = ARGV[3], tonumber(ARGV[4])
+-- answer: the agent of reservation ARGV[3] picked up call ARGV[2]; records the wait.
+local sid, res = ARGV[2], tonumber(ARGV[3])
 local c = load_call(sid)
 if not c or c.res ~= res or (c.st ~= 'reserved' and c.st ~= 'ringing') then
   return reply({ err = 'stale_reservation', call_sid = sid, state = c and c.st })
@@ -13,12 +13,11 @@ local e = transition(c.a, a, 'on_call')
 if e then return reply(e) end
 local q = QI[c.q]
 local waited = NOW - c.j
-bump(q.stats, 'answered', 1)
-bump(q.stats, 'wait_answered_ms', waited)
-bump_max(q.stats, 'max_wait_answered_ms', waited)
-if waited <= q.target_ms then bump(q.stats, 'answered_in_target', 1) end
-if c.via ~= c.q then bump(q.stats, 'answered_overflow', 1) end
-if c.cb then bump(q.stats, 'answered_callback', 1) end
+local incs = { { 'answered', 1 }, { 'wait_answered_ms', waited } }
+if waited <= q.target_ms then incs[#incs + 1] = { 'answered_in_target', 1 } end
+if c.via ~= c.q then incs[#incs + 1] = { 'answered_overflow', 1 } end
+if c.cb then incs[#incs + 1] = { 'answered_callback', 1 } end
+bump_many(q, incs, { { 'max_wait_answered_ms', waited } })
 redis.call('ZREM', K_LEASES, sid)
 c.st = 'connected'
 c.aat = NOW

@@ -1,47 +1,43 @@
--- Shared prelude of every routing script (store.py prepends the transition table).
+-- Shared prelude of every routing script (store.py prepends CFG, the configuration as a
+-- Lua table literal, and the transition table).
 --
--- KEYS layout (identical for every script; see queueing/store.py):
---   1 agents hash   2 calls hash   3 leases zset   4 wrap-up zset   5 seq counter
---   6 abandoned list   7 done hash   8 done index zset
---   9..11 centre stats for intervals iv-1, iv, iv+1
---   then for queue i (1-based): base = 11 + (i-1)*6
---     base+1 waiting zset, base+2 ready zset, base+3..base+5 stats for iv-1, iv, iv+1,
---     base+6 recent handle times list
--- ARGV[1] = JSON config {queues=[{name,target_ms,short_ms,wrap_ms,strategy,ov_after_ms,
---   ov_to,team}], lease_ms, ring_ms, abandoned_max, done_keep_ms, stats_ttl_s, max_pairs}
--- ARGV[2] = the caller's estimate of the current 15-minute interval (Redis clock)
--- ARGV[3..] = script arguments.
+-- KEYS: store.py prepends the locals K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ,
+-- K_ABANDONED, K_DONE, K_DONE_IDX, CENTRE_STAT (the centre's statistics of interval
+-- ARGV[1]) and QUEUE_KEYS[i] = { waiting zset, ready zset, statistics of interval ARGV[1],
+-- recent handle times list } of queue i, each bound to its KEYS[] entry, or false for a
+-- key this script does not receive (store.SCRIPT_KEYS lists them).
+-- CFG = {queues={{name,target_ms,short_ms,wrap_ms,strategy,ov_after_ms,max_wait,ov_to}},
+--   lease_ms, ring_ms, abandoned_max, done_keep_ms, stats_ttl_s, max_pairs}
+-- ARGV[1] = the caller's estimate of the current 15-minute interval (Redis clock); when
+--   Redis's clock says otherwise the script changes nothing and replies
+--   {err="interval", iv=..., now_ms=...}, and the caller calls again with that interval.
+-- ARGV[2..] = script arguments.
 -- Every script returns one JSON string: {ok=true, ...} or {err="code", ...}.
+--
+-- Call and agent records are read at most once per script and written back once, by
+-- reply() (every script returns through it); heads of waiting sets and the first agent of
+-- ready sets are cached the same way. Keep every write to those sets in the helpers below.
 
-local CFG = cjson.decode(ARGV[1])
-local IV_GUESS = tonumber(ARGV[2])
-local K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local K_ABANDONED, K_DONE, K_DONE_IDX = KEYS[6], KEYS[7], KEYS[8]
+local IV_GUESS = tonumber(ARGV[1])
 local PRIORITY_SPAN = 10000000000000 -- 1e13 ms (~317 years) per priority band
-
-local QI = {}
-for i, q in ipairs(CFG.queues) do
-  local base = 11 + (i - 1) * 6
-  q.wait = KEYS[base + 1]
-  q.ready = KEYS[base + 2]
-  q.stats = { KEYS[base + 3], KEYS[base + 4], KEYS[base + 5] }
-  q.recent = KEYS[base + 6]
-  q.index = i
-  QI[q.name] = q
-end
 
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local IV_NOW = math.floor(tonumber(t[1]) / 900)
+if IV_NOW ~= IV_GUESS then
+  return cjson.encode({ err = 'interval', iv = IV_NOW, now_ms = NOW })
+end
+
+local QI = {}
+for i, q in ipairs(CFG.queues) do
+  local k = QUEUE_KEYS[i]
+  q.wait, q.ready, q.stat, q.recent = k[1], k[2], k[3], k[4]
+  q.index = i
+  QI[q.name] = q
+end
 
 local function fmt(n)
   return string.format('%.0f', n)
-end
-
-local function stats_key(triple)
-  local slot = IV_NOW - IV_GUESS + 2
-  if slot < 1 or slot > 3 then slot = 2 end -- caller's clock far off: best effort
-  return triple[slot]
 end
 
 -- Give an interval hash its TTL if it has none. (Not `EXPIRE key ttl NX`: NX needs Redis 7,
@@ -50,8 +46,7 @@ local function expire_once(key)
   if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, CFG.stats_ttl_s) end
 end
 
-local function bump(triple, field, by)
-  local key = stats_key(triple)
+local function bump_key(key, field, by)
   -- a field's first increment sets the TTL if the hash has none (the hash's first write
   -- is always some field's first increment, so every interval hash gets its TTL)
   if redis.call('HINCRBY', key, field, fmt(by)) == by then
@@ -59,14 +54,42 @@ local function bump(triple, field, by)
   end
 end
 
-local function bump_max(triple, field, value)
-  local key = stats_key(triple)
-  local old = tonumber(redis.call('HGET', key, field) or '0')
-  if value > old then redis.call('HSET', key, field, fmt(value)) end
-  expire_once(key)
+local function bump(q, field, by)
+  bump_key(q.stat, field, by)
 end
 
-local CENTRE = { KEYS[9], KEYS[10], KEYS[11] }
+local function bump_max(q, field, value)
+  local old = redis.call('HGET', q.stat, field)
+  if value > tonumber(old or '0') then redis.call('HSET', q.stat, field, fmt(value)) end
+  -- a hash holding the field already has its TTL (set by the write that created it)
+  if not old then expire_once(q.stat) end
+end
+
+-- Several counters of one statistics hash in two calls (HMGET, HSET) rather than one
+-- HINCRBY each: `incs` = {{field, by}, ...} are added; `maxes` = {{field, value}, ...}
+-- keep the largest value (a missing field counts as 0, like bump and bump_max).
+local function bump_many(q, incs, maxes)
+  local fields = {}
+  for i, fv in ipairs(incs) do fields[i] = fv[1] end
+  for _, fv in ipairs(maxes) do fields[#fields + 1] = fv[1] end
+  local old = redis.call('HMGET', q.stat, unpack(fields))
+  local args, fresh = {}, false
+  for i, fv in ipairs(incs) do
+    if not old[i] then fresh = true end
+    args[#args + 1] = fv[1]
+    args[#args + 1] = fmt((tonumber(old[i]) or 0) + fv[2])
+  end
+  for j, fv in ipairs(maxes) do
+    local o = old[#incs + j]
+    if not o then fresh = true end
+    if fv[2] > (tonumber(o) or 0) then
+      args[#args + 1] = fv[1]
+      args[#args + 1] = fmt(fv[2])
+    end
+  end
+  if #args > 0 then redis.call('HSET', q.stat, unpack(args)) end
+  if fresh then expire_once(q.stat) end -- a field's first write: the hash may be new
+end
 
 -- one finished call's handle time (talk + wrap-up) for the estimated-wait samples
 local function record_handle(q, ms)
@@ -82,24 +105,95 @@ local function joined_of(score)
   return score % PRIORITY_SPAN
 end
 
+-- records read or written by this script (false: not in Redis), and those to write back
+local AGENTS, CALLS, DIRTY_AGENTS, DIRTY_CALLS = {}, {}, {}, {}
+
 local function load_agent(aid)
-  local raw = redis.call('HGET', K_AGENTS, aid)
-  if not raw then return nil end
-  return cjson.decode(raw)
+  local a = AGENTS[aid]
+  if a == nil then
+    local raw = redis.call('HGET', K_AGENTS, aid)
+    a = raw and cjson.decode(raw) or false
+    AGENTS[aid] = a
+  end
+  return a or nil
 end
 
 local function save_agent(aid, a)
-  redis.call('HSET', K_AGENTS, aid, cjson.encode(a))
+  AGENTS[aid] = a
+  DIRTY_AGENTS[aid] = true
 end
 
 local function load_call(sid)
-  local raw = redis.call('HGET', K_CALLS, sid)
-  if not raw then return nil end
-  return cjson.decode(raw)
+  local c = CALLS[sid]
+  if c == nil then
+    local raw = redis.call('HGET', K_CALLS, sid)
+    c = raw and cjson.decode(raw) or false
+    CALLS[sid] = c
+  end
+  return c or nil
 end
 
 local function save_call(sid, c)
-  redis.call('HSET', K_CALLS, sid, cjson.encode(c))
+  CALLS[sid] = c
+  DIRTY_CALLS[sid] = true
+end
+
+local function write_back(key, records, dirty)
+  local args = {}
+  for id, _ in pairs(dirty) do
+    args[#args + 1] = id
+    args[#args + 1] = cjson.encode(records[id])
+  end
+  if #args > 0 then redis.call('HSET', key, unpack(args)) end
+end
+
+-- Cached heads: HEAD[i] = {sid, score} or false (empty); FIRST[i] = agent id or false.
+local HEAD, FIRST = {}, {}
+
+local function head_of(q)
+  local h = HEAD[q.index]
+  if h == nil then
+    local r = redis.call('ZRANGE', q.wait, 0, 0, 'WITHSCORES')
+    h = r[1] and { r[1], tonumber(r[2]) } or false
+    HEAD[q.index] = h
+  end
+  return h
+end
+
+local function wait_add(q, score, sid)
+  redis.call('ZADD', q.wait, fmt(score), sid)
+  local h = HEAD[q.index]
+  if h == false or (h and score < h[2]) then
+    HEAD[q.index] = { sid, score }
+  elseif h and score == h[2] then
+    HEAD[q.index] = nil -- equal scores order by member: ask Redis
+  end
+end
+
+local function wait_rem(q, sid)
+  redis.call('ZREM', q.wait, sid)
+  local h = HEAD[q.index]
+  if h and h[1] == sid then HEAD[q.index] = nil end
+end
+
+local function first_ready(q)
+  local f = FIRST[q.index]
+  if f == nil then
+    f = redis.call('ZRANGE', q.ready, 0, 0)[1] or false
+    FIRST[q.index] = f
+  end
+  return f or nil
+end
+
+local function ready_add(q, score, aid)
+  redis.call('ZADD', q.ready, fmt(score), aid)
+  FIRST[q.index] = nil
+end
+
+local function ready_rem(q, aid)
+  redis.call('ZREM', q.ready, aid)
+  local f = FIRST[q.index]
+  if f == nil or f == aid then FIRST[q.index] = nil end
 end
 
 local function ready_score(q, a, level)
@@ -119,17 +213,17 @@ local function transition(aid, a, new, reason)
     return { err = 'invalid_transition', agent = aid, from = old, to = new }
   end
   local spent = NOW - (a.since or NOW)
-  if spent > 0 and old ~= 'offline' then bump(CENTRE, 'ms_' .. old, spent) end
+  if spent > 0 and old ~= 'offline' then bump_key(CENTRE_STAT, 'ms_' .. old, spent) end
   if old == 'ready' then
     for qname, _ in pairs(a.q) do
       local q = QI[qname]
-      if q then redis.call('ZREM', q.ready, aid) end
+      if q then ready_rem(q, aid) end
     end
   elseif old == 'wrap_up' then
     redis.call('ZREM', K_WRAP, aid)
     local lq = a.lq and QI[a.lq]
     if lq then
-      if spent > 0 then bump(lq.stats, 'wrap_ms', spent) end
+      if spent > 0 then bump(lq, 'wrap_ms', spent) end
       record_handle(lq, (a.talk or 0) + math.max(spent, 0))
     end
   end
@@ -140,7 +234,7 @@ local function transition(aid, a, new, reason)
     a.idle = NOW
     for qname, level in pairs(a.q) do
       local q = QI[qname]
-      if q then redis.call('ZADD', q.ready, fmt(ready_score(q, a, level)), aid) end
+      if q then ready_add(q, ready_score(q, a, level), aid) end
     end
   elseif new == 'wrap_up' then
     redis.call('ZADD', K_WRAP, fmt(NOW + (a.wrap_ms or 0)), aid)
@@ -162,42 +256,55 @@ local function requeue(sid, c)
   c.via = nil
   redis.call('ZREM', K_LEASES, sid)
   save_call(sid, c)
-  if q then redis.call('ZADD', q.wait, fmt(score_of(c.p, c.j)), sid) end
+  if q then wait_add(q, score_of(c.p, c.j), sid) end
 end
 
-local function finish(sid, c, outcome)
+-- `leased == false`: the call holds no lease (connected: answer ended it)
+local function finish(sid, c, outcome, leased)
   c.st = outcome
   c.ended = NOW
+  CALLS[sid] = false
+  DIRTY_CALLS[sid] = nil
   redis.call('HDEL', K_CALLS, sid)
-  redis.call('ZREM', K_LEASES, sid)
+  if leased ~= false then redis.call('ZREM', K_LEASES, sid) end
   redis.call('HSET', K_DONE, sid, cjson.encode(c))
   redis.call('ZADD', K_DONE_IDX, fmt(NOW), sid)
 end
 
--- 1-based position of `sid` in a waiting set, or nil (ZRANK's nil reply is false in Lua)
-local function position_of(key, sid)
-  local rank = redis.call('ZRANK', key, sid)
+-- 1-based position of `sid` in queue q's waiting set, or nil (ZRANK's nil reply is false)
+local function position_of(q, sid)
+  local h = HEAD[q.index]
+  if h and h[1] == sid then return 1 end
+  local rank = redis.call('ZRANK', q.wait, sid)
   if rank then return rank + 1 end
   return nil
-end
-
-local function first_ready(q)
-  local r = redis.call('ZRANGE', q.ready, 0, 0)
-  return r[1]
 end
 
 -- Pair waiting calls with ready agents until no head call has an eligible ready agent:
 -- the best call (highest priority, then longest waiting) among queue heads that can be
 -- served now; its queue's first ready agent by strategy, else (after the overflow wait)
 -- the first ready agent of the overflow queue.
-local function pair_some(limit)
+-- `extra` ({q=, sid=, score=}, optional): a new call of queue q not yet in its waiting
+-- set; it competes as if it were, and is added to the set only if it stays unpaired (a
+-- call paired at once never touches the set).
+local function pair_some(limit, extra)
   local out = {}
   for _ = 1, limit do
     local best_sid, best_score, best_q, best_agent, best_via
     for _, q in ipairs(CFG.queues) do
-      local head = redis.call('ZRANGE', q.wait, 0, 0, 'WITHSCORES')
-      if head[1] then
-        local score = tonumber(head[2])
+      local head = head_of(q)
+      if extra and extra.q == q then
+        if head and head[2] == extra.score then
+          -- equal scores order by member inside Redis: let Redis place it
+          wait_add(q, extra.score, extra.sid)
+          extra = nil
+          head = head_of(q)
+        elseif not head or extra.score < head[2] then
+          head = { extra.sid, extra.score }
+        end
+      end
+      if head then
+        local score = head[2]
         if best_score == nil or score < best_score then
           local agent = first_ready(q)
           local via = q
@@ -218,11 +325,11 @@ local function pair_some(limit)
     local a = load_agent(best_agent)
     if not c or not a or a.s ~= 'ready' then
       -- index out of step with records (must not happen): repair and carry on
-      if not c then redis.call('ZREM', best_q.wait, best_sid) end
-      if not a or a.s ~= 'ready' then redis.call('ZREM', best_via.ready, best_agent) end
+      if not c then wait_rem(best_q, best_sid) end
+      if not a or a.s ~= 'ready' then ready_rem(best_via, best_agent) end
     else
       local res = redis.call('INCR', K_SEQ)
-      redis.call('ZREM', best_q.wait, best_sid)
+      if extra and extra.sid == best_sid then extra = nil else wait_rem(best_q, best_sid) end
       c.st = 'reserved'
       c.a = best_agent
       c.res = res
@@ -234,7 +341,7 @@ local function pair_some(limit)
       a.res = res
       a.lq = c.q
       transition(best_agent, a, 'reserved')
-      if best_via ~= best_q then bump(best_q.stats, 'overflowed', 1) end
+      if best_via ~= best_q then bump(best_q, 'overflowed', 1) end
       out[#out + 1] = {
         call_sid = best_sid, agent = best_agent, queue = c.q, via = best_via.name,
         reservation = res, kind = (c.cb and 'callback' or 'call'), priority = c.p,
@@ -243,10 +350,13 @@ local function pair_some(limit)
       }
     end
   end
+  if extra then wait_add(extra.q, extra.score, extra.sid) end
   return out
 end
 
 local function reply(t)
+  write_back(K_CALLS, CALLS, DIRTY_CALLS)
+  write_back(K_AGENTS, AGENTS, DIRTY_AGENTS)
   t.now_ms = NOW
   return cjson.encode(t)
 end

@@ -1,6 +1,6 @@
--- complete: the connected call ARGV[3] ended. Talk time is recorded; the agent goes to
+-- complete: the connected call ARGV[2] ended. Talk time is recorded; the agent goes to
 -- timed wrap-up (the queue's wrap_ms) or, with no wrap-up, straight back to ready.
-local sid = ARGV[3]
+local sid = ARGV[2]
 local c = load_call(sid)
 if not c then
   local done = redis.call('HGET', K_DONE, sid)
@@ -12,8 +12,8 @@ if c.st ~= 'connected' then
 end
 local q = QI[c.q]
 local talk = NOW - c.aat
-bump(q.stats, 'handled', 1)
-bump(q.stats, 'talk_ms', talk)
+bump(q, 'handled', 1)
+bump(q, 'talk_ms', talk)
 local a = load_agent(c.a)
 local pairings = {}
 local agent_state = nil
@@ -29,6 +29,6 @@ if a and a.call == sid then
   if a.s == 'ready' then pairings = pair_some(CFG.max_pairs) end
 end
 c.talk = talk
-finish(sid, c, 'completed')
+finish(sid, c, 'completed', false)
 return reply({ ok = true, already = false, talk_ms = talk, agent = c.a,
                agent_state = agent_state, pairings = pairings })

@@ -1,8 +1,8 @@
--- leave: the caller hung up while queued (ARGV[4]='abandoned') or the call was withdrawn
--- (ARGV[4]='cancelled', e.g. a callback the customer no longer wants). ARGV[3]=CallSid.
+-- leave: the caller hung up while queued (ARGV[3]='abandoned') or the call was withdrawn
+-- (ARGV[3]='cancelled', e.g. a callback the customer no longer wants). ARGV[2]=CallSid.
 -- A call ringing at an agent is abandoned too: the agent goes back to ready. A virtual
 -- callback is not abandoned by its caller's hang-up (ignored); 'cancelled' withdraws it.
-local sid, why = ARGV[3], ARGV[4]
+local sid, why = ARGV[2], ARGV[3]
 local c = load_call(sid)
 if not c then
   local done = redis.call('HGET', K_DONE, sid)
@@ -21,7 +21,7 @@ if c.st == 'connected' then
 end
 local q = QI[c.q]
 local waited = NOW - c.j
-redis.call('ZREM', q.wait, sid)
+wait_rem(q, sid)
 local pairings = {}
 if c.st == 'reserved' or c.st == 'ringing' then
   local a = load_agent(c.a)
@@ -31,19 +31,19 @@ if c.st == 'reserved' or c.st == 'ringing' then
   end
 end
 if why == 'abandoned' then
-  bump(q.stats, 'abandoned', 1)
-  bump(q.stats, 'wait_abandoned_ms', waited)
+  bump(q, 'abandoned', 1)
+  bump(q, 'wait_abandoned_ms', waited)
   if waited < q.short_ms then
-    bump(q.stats, 'abandoned_short', 1)
+    bump(q, 'abandoned_short', 1)
   elseif waited > q.target_ms then
-    bump(q.stats, 'abandoned_after_target', 1)
+    bump(q, 'abandoned_after_target', 1)
   end
   local entry = { call_sid = sid, queue = c.q, priority = c.p, joined_ms = c.j,
                   waited_ms = waited, at_ms = NOW, info = c.info, callback = c.cb and true or false }
   redis.call('LPUSH', K_ABANDONED, cjson.encode(entry))
   redis.call('LTRIM', K_ABANDONED, 0, CFG.abandoned_max - 1)
 else
-  bump(q.stats, 'cancelled', 1)
+  bump(q, 'cancelled', 1)
 end
 c.waited = waited
 finish(sid, c, why)

@@ -1,2 +1,2 @@
--- pair: pair as many waiting calls with ready agents as possible (up to ARGV[3]).
-return reply({ ok = true, pairings = pair_some(tonumber(ARGV[3])) })
+-- pair: pair as many waiting calls with ready agents as possible (up to ARGV[2]).
+return reply({ ok = true, pairings = pair_some(tonumber(ARGV[2])) })

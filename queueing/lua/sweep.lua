@@ -1,7 +1,7 @@
 -- sweep: return calls whose reservation lease expired to their original place (agent to
 -- not_ready, reason 'lease_expired'), end timed wrap-ups, trim ended-call records, pair.
--- ARGV[3] = max items per kind.
-local limit = tonumber(ARGV[3])
+-- ARGV[2] = max items per kind.
+local limit = tonumber(ARGV[2])
 local expired, wrapped = {}, {}
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', fmt(NOW), 'LIMIT', 0, limit)) do
   local c = load_call(sid)
@@ -9,7 +9,7 @@ for _, sid in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', fmt(NOW), 'LI
   if c and (c.st == 'reserved' or c.st == 'ringing') then
     local a = load_agent(c.a)
     if a and a.res == c.res then transition(c.a, a, 'not_ready', 'lease_expired') end
-    bump(QI[c.q].stats, 'lease_expired', 1)
+    bump(QI[c.q], 'lease_expired', 1)
     expired[#expired + 1] = { call_sid = sid, agent = c.a, reservation = c.res }
     requeue(sid, c)
   end

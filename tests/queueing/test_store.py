@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 from config.keys import Keys
 from queueing.agents import AgentState
 from queueing.store import (
+    INTERVAL_S,
+    STATS_TTL_S,
     CallNotWaiting,
     InvalidTransition,
     QueueStore,
@@ -33,7 +35,7 @@ async def test_keys_share_one_hash_slot(store: QueueStore) -> None:
     tags = {k[k.index("{") : k.index("}") + 1] for k in layout}
     assert len(tags) == 1
     assert all(k.startswith(store.keys.prefix) for k in layout)  # cleaned by prefix
-    assert len(layout) == 11 + 6 * len(store.queue_names)
+    assert len(layout) == 9 + 4 * len(store.queue_names)
 
 
 async def test_join_is_idempotent_and_orders_by_priority(store: QueueStore) -> None:
@@ -222,3 +224,110 @@ async def test_cancelled_callback_is_not_an_abandon(store: QueueStore) -> None:
     iv = store.interval_now()
     row = (await store.interval_stats(["general"], [iv]))[("general", iv)]
     assert row.get("abandoned", 0) == 0 and row["cancelled"] == 1 and row["callbacks"] == 1
+
+
+async def _redis_interval(redis: aioredis.Redis) -> int:
+    sec, _ = await redis.time()
+    return int(sec) // INTERVAL_S
+
+
+@pytest.mark.parametrize("skew_intervals", [-3, 2])
+async def test_far_off_clock_estimate_is_corrected_and_events_land_in_redis_interval(
+    store: QueueStore, redis: aioredis.Redis, skew_intervals: int
+) -> None:
+    store._offset_ms += skew_intervals * INTERVAL_S * 1000
+    await store.join("CA1", "general")
+    iv = await _redis_interval(redis)
+    assert await redis.hget(store.keys.route_stats(store.group, "general", iv), "offered") == "1"
+    wrong = store.keys.route_stats(store.group, "general", iv + skew_intervals)
+    assert not await redis.exists(wrong)  # the refused first attempt wrote nothing
+    assert abs(store.interval_now() - iv) <= 1  # the offset was corrected by the reply
+    await store.join("CA2", "general")
+    assert await redis.hget(store.keys.route_stats(store.group, "general", iv), "offered") == "2"
+
+
+async def test_call_paired_at_once_never_enters_the_waiting_set(
+    store: QueueStore, redis: aioredis.Redis
+) -> None:
+    await store.login("g1", ready=True)
+    joined = await store.join("CA1", "general")
+    assert joined.state == "reserved" and joined.position is None
+    assert await redis.zcard(store.keys.route_waiting(store.group, "general")) == 0
+    assert (await store.call_status("CA1")).state == "reserved"  # type: ignore[union-attr]
+
+
+async def test_new_call_that_loses_the_agent_to_a_better_head_waits_at_the_front(
+    store: QueueStore,
+) -> None:
+    await store.join("VIP1", "vip")  # nobody of the care team: waits, overflows after 0.4 s
+    await store.login("g1", ready=False)
+    await store.ready("g1")  # vip has not waited long enough to overflow: g1 stays ready
+    assert (await store.agent("g1")).state == AgentState.READY
+    await asyncio.sleep(0.45)
+    joined = await store.join("CA1", "general")  # g1 goes to the VIP call (priority 9)
+    (p,) = joined.pairings
+    assert (p.call_sid, p.agent_id, p.overflow) == ("VIP1", "g1", True)
+    assert (joined.state, joined.position) == ("waiting", 1)
+    await store.login("g2", ready=True)
+    assert (await store.call_status("CA1")).agent_id == "g2"  # type: ignore[union-attr]
+
+
+async def test_equal_scores_keep_redis_member_order(store: QueueStore) -> None:
+    joined_ms = store.now_ms() - 1000
+    b = await store.join("CB", "general", keep_joined_ms=joined_ms)
+    a = await store.join("CA", "general", keep_joined_ms=joined_ms)  # same score, sorts first
+    assert (b.position, a.position) == (1, 1)
+    assert (await store.call_status("CB")).position == 2  # type: ignore[union-attr]
+    c = await store.join("CC", "general", keep_joined_ms=joined_ms)
+    assert c.position == 3
+    await store.login("g1", ready=True)
+    assert (await store.call_status("CA")).state == "reserved"  # type: ignore[union-attr]
+    assert (await store.call_status("CB")).position == 1  # type: ignore[union-attr]
+
+
+async def test_answer_statistics_sums_maximum_overflow_callback_and_ttl(
+    store: QueueStore, redis: aioredis.Redis
+) -> None:
+    # complaints: target 1 s. A is answered at once; B waits 1.2 s (out of target, the
+    # maximum); C, a callback, joins later and is answered within target after B.
+    await store.join("A", "complaints")
+    await store.join("B", "complaints")
+    await store.login("m1", ready=True)
+    a = await store.answer("A", await _reservation(redis, store, "A"))
+    await asyncio.sleep(1.2)
+    await store.complete("A")  # m1 ready again: B is paired
+    b = await store.answer("B", await _reservation(redis, store, "B"))
+    await store.join("C", "complaints")
+    await store.take_callback("C", "+15550001111")
+    await store.complete("B")  # C is paired
+    c = await store.answer("C", await _reservation(redis, store, "C"))
+    waits = [int(r.data["waited_ms"]) for r in (a, b, c)]
+    assert waits[1] > 1000 and waits[1] == max(waits)
+    iv = await _redis_interval(redis)
+    key = store.keys.route_stats(store.group, "complaints", iv)
+    stats = {k: int(v) for k, v in (await redis.hgetall(key)).items()}
+    assert stats["answered"] == 3
+    assert stats["wait_answered_ms"] == sum(waits)
+    assert stats["max_wait_answered_ms"] == waits[1]
+    assert stats["answered_in_target"] == 2
+    assert stats["answered_callback"] == 1
+    assert "answered_overflow" not in stats
+    assert 0 < await redis.ttl(key) <= STATS_TTL_S
+
+
+async def test_answer_counts_overflow(store: QueueStore, redis: aioredis.Redis) -> None:
+    await store.join("V", "vip")
+    await asyncio.sleep(0.45)
+    (p,) = (await store.login("g1", ready=True)).pairings
+    assert p.overflow
+    await store.answer("V", p.reservation)
+    iv = await _redis_interval(redis)
+    key = store.keys.route_stats(store.group, "vip", iv)
+    assert await redis.hget(key, "answered_overflow") == "1"
+    assert await redis.hget(key, "overflowed") == "1"
+
+
+async def _reservation(redis: aioredis.Redis, store: QueueStore, sid: str) -> int:
+    raw = await redis.hget(store.keys.route_calls(store.group), sid)
+    assert raw is not None
+    return int(json.loads(raw)["res"])
