@@ -12,6 +12,7 @@ from callbacks.store import CallbackStore, ClaimMode
 from config.calling import CallingConfig
 from config.keys import Keys
 from tests.callbacks.conftest import new_job
+from tests.redis_clients import open_client
 
 
 async def test_racing_batch_claims_never_hand_a_job_to_two_workers(
@@ -27,7 +28,7 @@ async def test_racing_batch_claims_never_hand_a_job_to_two_workers(
             )
         )
     # four workers, each with its own connection, claiming batches of up to 200 at once
-    clients = [aioredis.Redis.from_url(redis_url, decode_responses=True) for _ in range(4)]
+    clients = [await open_client(redis_url) for _ in range(4)]
     stores = [CallbackStore(c, keys, calling.limits) for c in clients]
     claimed: list[tuple[str, str]] = []  # (job id, lease)
 
