@@ -155,10 +155,15 @@ async def sample(soak: Soak, service_pid: int, redis: aioredis.Redis, t0: float)
     )
 
 
-def start_service(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_service(
+    port: int, env: dict[str, str], log_path: Path, traced: bool
+) -> subprocess.Popen[bytes]:
+    command = [str(ROOT / ".venv/bin/hotline")]
+    if traced:
+        command = [str(ROOT / ".venv/bin/python"), str(ROOT / "bench/traced_serve.py")]
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
-            [str(ROOT / ".venv/bin/hotline"), "serve", "--port", str(port)],
+            [*command, "serve", "--port", str(port)],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -188,8 +193,12 @@ async def run(soak: Soak) -> dict[str, Any]:
         "HOTLINE_SPEECH": "off",
         "HOTLINE_SESSION_TTL": str(args.session_ttl),
     }
+    if args.tracemalloc:
+        env["TRACEMALLOC_DIR"] = str(args.tracemalloc.resolve())
+        env["TRACEMALLOC_EVERY_S"] = str(args.tracemalloc_every)
+        env["TRACEMALLOC_FRAMES"] = str(args.tracemalloc_frames)
     log_path = soak.work / "service.log"
-    proc = await asyncio.to_thread(start_service, port, env, log_path)
+    proc = await asyncio.to_thread(start_service, port, env, log_path, bool(args.tracemalloc))
     redis = aioredis.Redis.from_url(server.url, decode_responses=True)
     try:
         await wait_ready(url)
@@ -333,6 +342,15 @@ def main() -> int:
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds")
     parser.add_argument("--json", type=Path, help="write the report here too")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        help="trace the service's allocations; snapshots into this folder (slower service)",
+    )
+    parser.add_argument("--tracemalloc-every", type=float, default=60.0, help="seconds")
+    parser.add_argument(
+        "--tracemalloc-frames", type=int, default=8, help="0: memory figures only, no tracing"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hotline-soak-"))
     soak = Soak(args=args, work=work)
