@@ -17,6 +17,7 @@ from config.loader import HotlineConfig
 from config.redis_conn import open_redis
 from config.runtime import KEYS, REDIS, SETTINGS
 from config.settings import Settings
+from hotline import openapi
 from ivr import holdmusic, queue_calls, voice, webhooks
 from ivr.accounts import AccountBackend
 from ivr.appkeys import ACCOUNTS, FLOW_DEPS, ROUTER, SESSIONS
@@ -128,6 +129,7 @@ def create_app(
     # AFTER_CALL (survey / outbound survey / complaint case), /survey/*, /voice/outbound*
     install_call_webhooks(app)
     supervisor_api.add_routes(app)
+    app.add_routes(openapi.routes())
     return app
 
 
