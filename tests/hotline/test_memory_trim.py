@@ -1,4 +1,4 @@
-"""The service hands freed heap pages back to the OS once a minute (the soak's RSS creep
+"""The service hands freed heap pages back to the OS every 20 s (the soak's RSS creep
 was free space inside glibc's heap, not memory in use)."""
 
 from __future__ import annotations
