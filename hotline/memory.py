@@ -4,8 +4,8 @@ The soak showed the service's RSS creeping up while the memory Python and glibc'
 held in use stayed flat: the growth was free space inside malloc's heap (mallinfo2's
 `fordblks`), left between long-lived blocks by the request churn, which glibc returns
 only from the top of the heap. `malloc_trim(0)` also releases the free pages in the
-middle (madvise). Elsewhere than glibc
-(musl, macOS) there is no such function and this does nothing.
+middle (madvise). Elsewhere than glibc (musl, macOS) there is no such function and this
+does nothing.
 """
 
 from __future__ import annotations

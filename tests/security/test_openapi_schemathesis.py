@@ -199,7 +199,7 @@ def _run(
     def run(case: Any) -> None:
         case.headers = {**(case.headers or {}), **credential.headers}
         response = case.call(
-            base_url=base_url, cookies=credential.cookies, timeout=10, allow_redirects=False
+            base_url=base_url, cookies=credential.cookies, timeout=30, allow_redirects=False
         )
         case.validate_response(response, checks=checks)
 
