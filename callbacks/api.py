@@ -418,17 +418,22 @@ async def dnc_import(request: web.Request) -> web.Response:
         return _invalid({"body": "must be UTF-8 CSV"})
     numbers: list[str] = []
     invalid: list[dict[str, Any]] = []
-    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not row[0].strip():
-            continue
-        cell = row[0].strip()
-        if line_no == 1 and not any(ch.isdigit() for ch in cell):
-            continue  # header
-        try:
-            numbers.append(parse_e164(cell))
-        except InvalidPhone as exc:
-            if len(invalid) < 100:
-                invalid.append({"line": line_no, "error": str(exc)})
+    # newline="": a lone CR ends a line (the csv module's own rule) instead of raising
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for line_no, row in enumerate(rows, start=1):
+            if not row or not row[0].strip():
+                continue
+            cell = row[0].strip()
+            if line_no == 1 and not any(ch.isdigit() for ch in cell):
+                continue  # header
+            try:
+                numbers.append(parse_e164(cell))
+            except InvalidPhone as exc:
+                if len(invalid) < 100:
+                    invalid.append({"line": line_no, "error": str(exc)})
+    except csv.Error as exc:
+        return _invalid({"body": f"not CSV at line {rows.line_num}: {exc}"})
     if not numbers and not invalid:
         return _invalid({"body": "no line with a number: the first column holds the number"})
     added, refused = await _service(request).store.dnc_add(numbers)

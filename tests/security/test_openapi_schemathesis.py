@@ -287,3 +287,18 @@ def test_an_offset_past_redis_integers_is_a_named_422(live: Live) -> None:
         )
         assert response.status_code == 422, (path, response.text)
         assert set(response.json()["fields"]) == {"offset"}
+
+
+def test_a_dnc_import_with_a_bare_carriage_return_is_read_not_a_500(live: Live) -> None:
+    """Found by schemathesis: a CSV body with a lone CR inside a line answered 500
+    (csv.Error: new-line character seen in unquoted field)."""
+    headers = {"Authorization": f"Bearer {TOKENS['care']}", "Content-Type": "text/csv"}
+    url = f"{live.url}/api/v1/dnc/import"
+    body = " \r=\u00d9]\u009a".encode()
+    response = requests.post(url, data=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["invalid"] == [
+        {"line": 2, "error": response.json()["invalid"][0]["error"]}
+    ]
+    response = requests.post(url, data=b"phone\r\n\r\n", headers=headers, timeout=10)
+    assert response.status_code == 422 and set(response.json()["fields"]) == {"body"}
