@@ -29,6 +29,9 @@ bench-calls:
 	@if [ -f var/bench/webhook.json ]; then .venv/bin/python bench/report.py var/bench/webhook.json docs/BENCHMARKS.md; fi
 
 # Long check, not in the default suite: twice nominal load for 30 min, memory sampled.
-# SOAK_MINUTES=3 make soak for a short run.
+# Passes with zero lost calls and the service's RSS within 10 % after the warm-up (the
+# first 20 % of the run). SOAK_MINUTES=3 make soak for a short run; results in
+# docs/OPERATIONS.md (Soak). `bench/soak.py --tracemalloc DIR` traces the service.
 soak:
+	mkdir -p var
 	.venv/bin/python bench/soak.py --minutes $${SOAK_MINUTES:-30} --json var/soak.json

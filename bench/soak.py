@@ -18,8 +18,12 @@ Checks (exit status 1 when one fails):
   final status exactly once (the sum of its outcome counters equals the calls placed);
   no call is left waiting or reserved in Redis after the drain; offered = answered +
   abandoned in the queue statistics (each caller that entered a queue left it once);
-- the service process's RSS after warm-up (the first 20 % of the run) stays within
-  10 % (max / min of the samples);
+- memory flat: after the warm-up (`--warmup-minutes`, by default the first 20 % of the
+  run: 6 of 30 minutes), the service process's RSS samples stay within 10 % of each other
+  (max / min <= 1.10). The warm-up is left out because the first minutes fill what is
+  bounded by design (sessions until their TTL, the statistics' rings and caches). The
+  verdict line prints RSS at the start, after the warm-up and at the end, the ratio,
+  and the growth per minute over the last half of the run;
 - Redis `used_memory` is reported with the retained keys (call-ended marks are kept two
   days, outcomes 400 days, sessions for HOTLINE_SESSION_TTL): growth per call is printed;
   it is retention, not a leak, when keys grow in proportion to the calls.
@@ -155,10 +159,15 @@ async def sample(soak: Soak, service_pid: int, redis: aioredis.Redis, t0: float)
     )
 
 
-def start_service(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_service(
+    port: int, env: dict[str, str], log_path: Path, traced: bool
+) -> subprocess.Popen[bytes]:
+    command = [str(ROOT / ".venv/bin/hotline")]
+    if traced:
+        command = [str(ROOT / ".venv/bin/python"), str(ROOT / "bench/traced_serve.py")]
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
-            [str(ROOT / ".venv/bin/hotline"), "serve", "--port", str(port)],
+            [*command, "serve", "--port", str(port)],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -188,8 +197,12 @@ async def run(soak: Soak) -> dict[str, Any]:
         "HOTLINE_SPEECH": "off",
         "HOTLINE_SESSION_TTL": str(args.session_ttl),
     }
+    if args.tracemalloc:
+        env["TRACEMALLOC_DIR"] = str(args.tracemalloc.resolve())
+        env["TRACEMALLOC_EVERY_S"] = str(args.tracemalloc_every)
+        env["TRACEMALLOC_FRAMES"] = str(args.tracemalloc_frames)
     log_path = soak.work / "service.log"
-    proc = await asyncio.to_thread(start_service, port, env, log_path)
+    proc = await asyncio.to_thread(start_service, port, env, log_path, bool(args.tracemalloc))
     redis = aioredis.Redis.from_url(server.url, decode_responses=True)
     try:
         await wait_ready(url)
@@ -264,6 +277,29 @@ async def run(soak: Soak) -> dict[str, Any]:
         server.stop()
 
 
+FLAT_LIMIT = 1.10  # the issue's "memory flat": within 10 % after the warm-up
+
+
+def memory_verdict(samples: list[Sample], warm: list[Sample]) -> dict[str, Any]:
+    """RSS at the start, after the warm-up and at the end; max / min after the warm-up;
+    MB per minute over the last half (a bounded holder filling up slows to zero)."""
+    rss = [s.service_rss for s in warm]
+    half = [s for s in samples if s.t >= samples[-1].t / 2] or samples
+    minutes = max(1e-9, (half[-1].t - half[0].t) / 60)
+    mb = 2**20
+    return {
+        "start_mb": round(samples[0].service_rss / mb, 1),
+        "after_warmup_mb": round(warm[0].service_rss / mb, 1),
+        "end_mb": round(samples[-1].service_rss / mb, 1),
+        "min_mb": round(min(rss) / mb, 1),
+        "max_mb": round(max(rss) / mb, 1),
+        "max_over_min": round(max(rss) / min(rss), 3),
+        "last_half_mb_per_min": round(
+            (half[-1].service_rss - half[0].service_rss) / mb / minutes, 3
+        ),
+    }
+
+
 async def verdict(soak: Soak, redis: aioredis.Redis, log_path: Path) -> dict[str, Any]:
     keys = Keys(prefix=PREFIX)
     outcomes: dict[str, int] = {}
@@ -285,10 +321,11 @@ async def verdict(soak: Soak, redis: aioredis.Redis, log_path: Path) -> dict[str
             errors += 1
         if "Traceback" in line:
             tracebacks += 1
-    warm = [s for s in soak.samples if s.t >= soak.samples[-1].t * 0.2] or soak.samples
-    rss = [s.service_rss for s in warm]
+    warmup_s = soak.args.warmup_minutes * 60
+    warm = [s for s in soak.samples if s.t >= warmup_s] or soak.samples
     used = [s.redis_used for s in warm]
-    rss_ratio = max(rss) / min(rss)
+    memory = memory_verdict(soak.samples, warm)
+    rss_ratio = memory["max_over_min"]
     used_ratio = max(used) / min(used)
     calls_in_window = max(1, warm[-1].calls_placed - warm[0].calls_placed)
     bytes_per_call = (warm[-1].redis_used - warm[0].redis_used) / calls_in_window
@@ -299,7 +336,7 @@ async def verdict(soak: Soak, redis: aioredis.Redis, log_path: Path) -> dict[str
         "no call left in a queue": left == 0,
         "offered = answered + abandoned": stats.get("offered", 0)
         == stats.get("answered", 0) + stats.get("abandoned", 0),
-        "service RSS flat within 10 %": rss_ratio <= 1.10,
+        "service RSS flat within 10 % after warm-up": rss_ratio <= FLAT_LIMIT,
     }
     report = {
         "minutes": soak.args.minutes,
@@ -312,8 +349,16 @@ async def verdict(soak: Soak, redis: aioredis.Redis, log_path: Path) -> dict[str
         "left_in_queue": left,
         "service_log_errors": errors,
         "service_log_tracebacks": tracebacks,
-        "service_rss_mb": [round(r / 2**20, 1) for r in rss],
-        "service_rss_max_over_min": round(rss_ratio, 3),
+        "warmup_minutes": soak.args.warmup_minutes,
+        "service_rss": memory,
+        "service_rss_mb_by_minute": {
+            f"{s.t / 60:.1f}": round(s.service_rss / 2**20, 1) for s in soak.samples
+        },
+        "redis_used_mb_start_end": [
+            round(soak.samples[0].redis_used / 2**20, 2),
+            round(warm[0].redis_used / 2**20, 2),
+            round(soak.samples[-1].redis_used / 2**20, 2),
+        ],
         "redis_used_mb": [round(u / 2**20, 2) for u in used],
         "redis_used_max_over_min": round(used_ratio, 3),
         "redis_bytes_per_call": round(bytes_per_call),
@@ -333,7 +378,24 @@ def main() -> int:
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds")
     parser.add_argument("--json", type=Path, help="write the report here too")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        help="trace the service's allocations; snapshots into this folder (slower service)",
+    )
+    parser.add_argument("--tracemalloc-every", type=float, default=60.0, help="seconds")
+    parser.add_argument(
+        "--tracemalloc-frames", type=int, default=8, help="0: memory figures only, no tracing"
+    )
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        default=None,
+        help="left out of the memory verdict (default: the first 20 %% of the run)",
+    )
     args = parser.parse_args()
+    if args.warmup_minutes is None:
+        args.warmup_minutes = round(args.minutes * 0.2, 2)
     work = Path(tempfile.mkdtemp(prefix="hotline-soak-"))
     soak = Soak(args=args, work=work)
     try:
@@ -347,6 +409,15 @@ def main() -> int:
     print(text)
     if args.json:
         args.json.write_text(text, encoding="utf-8")
+    m = report["service_rss"]
+    flat = m["max_over_min"] <= FLAT_LIMIT
+    print(
+        f"memory: service RSS {m['start_mb']} MB at the start, {m['after_warmup_mb']} MB after "
+        f"the {args.warmup_minutes:g}-minute warm-up, {m['end_mb']} MB at the end; after the "
+        f"warm-up max/min {m['max_over_min']} ({m['min_mb']}..{m['max_mb']} MB), "
+        f"{m['last_half_mb_per_min']:+} MB/min over the last half: "
+        + ("FLAT (within 10 %)" if flat else "NOT FLAT (over 10 %)")
+    )
     for name, ok in report["checks"].items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     return 0 if report["ok"] else 1

@@ -1,6 +1,6 @@
 """The care team's JSON API (bearer tokens, role 'care'; supervisors may do everything).
 
-Routes (documented in `openapi.json`, served by `openapi_handler` at /api/v1/openapi.json):
+Routes (documented in hotline/openapi.json, served at /api/v1/openapi.json):
   POST   /api/v1/callbacks             schedule (201 with the job; 422 with field errors)
   GET    /api/v1/callbacks             list: status, kind, from, to, phone; limit + cursor
   GET    /api/v1/callbacks/{id}        one job with its history and attempts
@@ -21,7 +21,6 @@ import io
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from importlib.resources import files
 from typing import Any
 
 from aiohttp import web
@@ -97,9 +96,9 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return json_error(400, "body must be JSON")
+        return json_error(400, "body must be JSON", fields={"body": "not JSON (UTF-8)"})
     if not isinstance(body, dict):
-        return json_error(400, "body must be a JSON object")
+        return json_error(400, "body must be a JSON object", fields={"body": "not an object"})
     return body
 
 
@@ -232,8 +231,8 @@ async def list_callbacks(request: web.Request) -> web.Response:
     bounds: dict[str, int | None] = {}
     for name in ("from", "to", "created_from", "created_to"):
         raw = q.get(name)
-        parsed = _parse_time(raw) if raw else None
-        if raw and parsed is None:
+        parsed = _parse_time(raw) if raw is not None else None
+        if raw is not None and parsed is None:
             errors[name] = "must be an ISO-8601 time with a UTC offset"
         bounds[name] = dt_to_ms(parsed) if parsed else None
     phone = None
@@ -419,17 +418,24 @@ async def dnc_import(request: web.Request) -> web.Response:
         return _invalid({"body": "must be UTF-8 CSV"})
     numbers: list[str] = []
     invalid: list[dict[str, Any]] = []
-    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not row[0].strip():
-            continue
-        cell = row[0].strip()
-        if line_no == 1 and not any(ch.isdigit() for ch in cell):
-            continue  # header
-        try:
-            numbers.append(parse_e164(cell))
-        except InvalidPhone as exc:
-            if len(invalid) < 100:
-                invalid.append({"line": line_no, "error": str(exc)})
+    # newline="": a lone CR ends a line (the csv module's own rule) instead of raising
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for line_no, row in enumerate(rows, start=1):
+            if not row or not row[0].strip():
+                continue
+            cell = row[0].strip()
+            if line_no == 1 and not any(ch.isdigit() for ch in cell):
+                continue  # header
+            try:
+                numbers.append(parse_e164(cell))
+            except InvalidPhone as exc:
+                if len(invalid) < 100:
+                    invalid.append({"line": line_no, "error": str(exc)})
+    except csv.Error as exc:
+        return _invalid({"body": f"not CSV at line {rows.line_num}: {exc}"})
+    if not numbers and not invalid:
+        return _invalid({"body": "no line with a number: the first column holds the number"})
     added, refused = await _service(request).store.dnc_add(numbers)
     return _json(
         {
@@ -451,8 +457,8 @@ async def list_surveys(request: web.Request) -> web.Response:
     bounds: dict[str, int | None] = {}
     for name in ("from", "to"):
         raw = q.get(name)
-        parsed = _parse_time(raw) if raw else None
-        if raw and parsed is None:
+        parsed = _parse_time(raw) if raw is not None else None
+        if raw is not None and parsed is None:
             errors[name] = "must be an ISO-8601 time with a UTC offset"
         bounds[name] = dt_to_ms(parsed) if parsed else None
     limit, offset, page_errors = _page(q)
@@ -514,12 +520,6 @@ async def list_cases(request: web.Request) -> web.Response:
     return _json({"items": [c.to_dict(now) for c in cases]})
 
 
-async def openapi_handler(request: web.Request) -> web.Response:
-    """The OpenAPI document of this API (serve it at /api/v1/openapi.json)."""
-    text = files("callbacks").joinpath("openapi.json").read_text(encoding="utf-8")
-    return web.Response(text=text, content_type="application/json")
-
-
 def routes() -> list[web.RouteDef]:
     return [
         web.post("/api/v1/callbacks", create_callback),
@@ -535,11 +535,9 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/surveys", list_surveys),
         web.get("/api/v1/surveys/stats", survey_stats),
         web.get("/api/v1/cases", list_cases),
-        web.get("/api/v1/openapi.json", openapi_handler),
     ]
 
 
-def add_routes(app: web.Application, *, serve_openapi: bool = True) -> None:
-    """Add the care API's routes. The composition root may serve one merged OpenAPI
-    document itself: then pass serve_openapi=False and use `openapi_handler` as a part."""
-    app.router.add_routes([r for r in routes() if serve_openapi or "openapi" not in r.path])
+def add_routes(app: web.Application) -> None:
+    """Add the care API's routes (the composition root serves the OpenAPI document)."""
+    app.router.add_routes(routes())

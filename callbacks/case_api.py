@@ -41,9 +41,9 @@ async def open_case(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return json_error(400, "body must be JSON")
+        return json_error(400, "body must be JSON", fields={"body": "not JSON (UTF-8)"})
     if not isinstance(body, dict):
-        return json_error(400, "body must be a JSON object")
+        return json_error(400, "body must be a JSON object", fields={"body": "not an object"})
     errors: dict[str, str] = {}
     call_sid = body.get("call_sid")
     if not isinstance(call_sid, str) or not _SID.match(call_sid):

@@ -17,6 +17,8 @@ from config.loader import HotlineConfig
 from config.redis_conn import open_redis
 from config.runtime import KEYS, REDIS, SETTINGS
 from config.settings import Settings
+from hotline import openapi
+from hotline.memory import memory_trim_ctx
 from ivr import holdmusic, queue_calls, voice, webhooks
 from ivr.accounts import AccountBackend
 from ivr.appkeys import ACCOUNTS, FLOW_DEPS, ROUTER, SESSIONS
@@ -103,6 +105,7 @@ def create_app(
     hooks = SpeechHooks(config.flow, settings.base_url) if speech is not None else None
     app[FLOW_DEPS] = build_flow_deps(settings, config, hooks)
     app[ACCOUNTS] = accounts
+    app.cleanup_ctx.append(memory_trim_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_queue_ctx(config, run_workers))
     app.cleanup_ctx.append(
@@ -128,6 +131,7 @@ def create_app(
     # AFTER_CALL (survey / outbound survey / complaint case), /survey/*, /voice/outbound*
     install_call_webhooks(app)
     supervisor_api.add_routes(app)
+    app.add_routes(openapi.routes())
     return app
 
 

@@ -167,9 +167,14 @@ def estimate_waits(
 
 
 _MAX_RUNS = 200
+# Columns kept (each at most _MAX_RUNS floats, about 6.5 KB): one estimate needs about
+# 3 x agents + 8 of them. Unbounded, every staffing level the centre passed through kept
+# its own set for the life of the process. At the bound the least recently used column is
+# dropped and drawn again when needed: the same numbers (seeded), only CPU.
+LHS_CACHE_MAX = 1024
 
 
-@functools.cache
+@functools.lru_cache(maxsize=LHS_CACHE_MAX)
 def _lhs_column(runs: int, draw: int) -> tuple[float, ...]:
     """Uniform variates for draw number ``draw`` of each of ``runs`` Monte Carlo runs, one in
     each stratum [r/runs, (r+1)/runs) in a shuffled order (Latin hypercube sampling): fixed by

@@ -69,7 +69,11 @@ TICK_S = 1.0
 SAMPLE_EVERY_S = 15.0
 ROLLUP_EVERY_S = 300.0
 CLIENT_QUEUE_MAX = 8  # events buffered per stream client (8 s); then it is dropped
-RING_MAX = 60  # events kept for Last-Event-ID resumption (one minute)
+RING_S = 60  # seconds of events kept for Last-Event-ID resumption (ids are seconds)
+# Parts of the figures that change seldom (a caller abandons, a minute passes): an event
+# whose part equals the previous event's keeps a reference to that one copy, so a full
+# ring holds about one abandoned list, not sixty.
+SHARED_PARTS = ("abandoned_today", "history", "wait_histogram", "agents", "waiting_calls")
 WRITE_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15.0
 SESSION_RECHECK_S = 30.0
@@ -102,7 +106,9 @@ class StatsBroadcaster:
     def __init__(self, source: SupervisorStats) -> None:
         self.source = source
         self.subscribers: set[Subscriber] = set()
-        self.ring: deque[tuple[int, Mapping[str, Any]]] = deque(maxlen=RING_MAX)
+        # at most RING_S events (ids grow by at least 1), none older than RING_S seconds:
+        # with nobody listening (one figure per SAMPLE_EVERY_S) that is four or five
+        self.ring: deque[tuple[int, Mapping[str, Any]]] = deque(maxlen=RING_S)
         self.last_id = 0
         self.dropped_total = 0
         self._wake = asyncio.Event()
@@ -119,6 +125,18 @@ class StatsBroadcaster:
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
+    def remember(self, event_id: int, figures: Mapping[str, Any]) -> None:
+        """Keep the event for resumption; drop the ones older than RING_S seconds."""
+        if self.ring:
+            previous = self.ring[-1][1]
+            same = {k: previous[k] for k in SHARED_PARTS if k in previous}
+            same = {k: v for k, v in same.items() if figures.get(k) == v}
+            if same:
+                figures = {**figures, **same}
+        self.ring.append((event_id, figures))
+        while self.ring[0][0] <= event_id - RING_S:
+            self.ring.popleft()
+
     def replay(self, after_id: int, role: str) -> list[tuple[int, bytes]]:
         return [(i, encode_event(i, f, role)) for i, f in self.ring if i > after_id]
 
@@ -130,7 +148,7 @@ class StatsBroadcaster:
             figures = await self.source.figures()
             event_id = max(self.last_id + 1, int(figures["at_ms"]) // 1000)
             self.last_id = event_id
-            self.ring.append((event_id, figures))
+            self.remember(event_id, figures)
             self.publish(event_id, figures)
             await self.source.sample(figures)
             self._last_sample = now

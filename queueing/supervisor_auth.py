@@ -187,22 +187,41 @@ async def _count_failure(request: web.Request, user: str) -> None:
     await _count(request, request.app[KEYS].sup_signin_user(user), increment=True)
 
 
-async def _credentials(request: web.Request) -> tuple[str, str]:
-    if request.content_type == "application/json":
-        try:
-            body: Any = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = {}
-    else:
-        body = dict(await request.post())
-    if not isinstance(body, dict):
-        body = {}
-    user = body.get("user", body.get("username", ""))
-    password = body.get("password", "")
-    return (
-        user.strip().lower()[:MAX_FIELD] if isinstance(user, str) else "",
-        password[:MAX_FIELD] if isinstance(password, str) else "",
+def _invalid(status: int, message: str, fields: dict[str, str]) -> web.HTTPException:
+    cls = web.HTTPBadRequest if status == 400 else web.HTTPUnprocessableEntity
+    return cls(
+        text=json.dumps({"error": message, "fields": fields}), content_type="application/json"
     )
+
+
+async def _credentials(request: web.Request) -> tuple[str, str]:
+    """User name and password. A JSON body is checked field by field (400/422 naming the
+    field); the sign-in form's fields, whatever they hold, end in the form's own answer
+    (a redirect back to the page)."""
+    if request.content_type != "application/json":
+        form = dict(await request.post())
+        user, password = form.get("user", form.get("username", "")), form.get("password", "")
+        return (
+            user.strip().lower()[:MAX_FIELD] if isinstance(user, str) else "",
+            password[:MAX_FIELD] if isinstance(password, str) else "",
+        )
+    try:
+        body: Any = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _invalid(400, "body must be JSON", {"body": "not JSON (UTF-8)"}) from None
+    if not isinstance(body, dict):
+        raise _invalid(400, "body must be a JSON object", {"body": "not an object"})
+    name = "user" if "user" in body or "username" not in body else "username"
+    values = {"user": body.get(name), "password": body.get("password")}
+    errors = {
+        (name if key == "user" else key): f"a string of 1..{MAX_FIELD} characters"
+        for key, value in values.items()
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_FIELD
+    }
+    if errors:
+        raise _invalid(422, "validation failed", errors)
+    user, password = str(values["user"]), str(values["password"])
+    return user.strip().lower(), password
 
 
 def _wants_json(request: web.Request) -> bool:

@@ -203,3 +203,18 @@ def test_unbiased_against_ideal_simulation(
     n, relative_bias = _ewt_vs_ideal(handle, ring, seed)
     assert n > 1000
     assert abs(relative_bias) <= tolerance
+
+
+def test_the_latin_hypercube_columns_are_a_bounded_cache() -> None:
+    """Every staffing level adds ~3 x agents + 8 columns: the cache must not keep them all."""
+    from queueing.ewt import LHS_CACHE_MAX, _lhs_column
+
+    _lhs_column.cache_clear()
+    first = _lhs_column(200, 0)
+    for agents in range(1, 120):
+        runs = max(32, min(200, 50_000 // (3 * agents + 8)))
+        for draw in range(3 * agents + 8):
+            _lhs_column(runs, draw)
+    info = _lhs_column.cache_info()
+    assert info.maxsize == LHS_CACHE_MAX and info.currsize <= LHS_CACHE_MAX
+    assert _lhs_column(200, 0) == first  # dropped and drawn again: the same numbers
