@@ -201,6 +201,27 @@ def calls_section(calls: dict[str, Any]) -> list[str]:
     return lines
 
 
+def calls_headline_from_doc() -> list[str]:
+    """Without this run's calls.json, the headline of the last `make bench-calls`, as its
+    own document (docs/BENCHMARKS_CALLS.md) holds it, dated there."""
+    doc = ROOT / "docs" / "BENCHMARKS_CALLS.md"
+    if not doc.exists():
+        return ["> Calls: not measured yet (`make bench-calls`)."]
+    text = doc.read_text(encoding="utf-8")
+    start = text.find("## Calls")
+    if start < 0:
+        return ["> Calls: see docs/BENCHMARKS_CALLS.md."]
+    end = text.find("\n## ", start + 1)
+    end = text.find("\n\nBefore any call", start) if end < 0 else end
+    section = text[start : end if end > 0 else len(text)].rstrip()
+    return [
+        section,
+        "",
+        "(Copied from docs/BENCHMARKS_CALLS.md: `make bench-calls` was not run with this "
+        "`make bench`; its date is in the text above.)",
+    ]
+
+
 def render(results: dict[str, Any], calls: dict[str, Any] | None = None) -> str:
     m = results["machine"]
     out = [
@@ -249,6 +270,8 @@ def render(results: dict[str, Any], calls: dict[str, Any] | None = None) -> str:
         ]
     if calls is not None:
         out += [*calls_section(calls), ""]
+    else:
+        out += [*calls_headline_from_doc(), ""]
     if "profile" in results:
         out += ["## Profile of this run", "", *profile_table(results["profile"]), ""]
     notes = ROOT / "bench" / "notes.md"

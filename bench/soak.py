@@ -160,7 +160,7 @@ async def sample(soak: Soak, service_pid: int, redis: aioredis.Redis, t0: float)
 
 
 def start_service(
-    port: int, env: dict[str, str], log_path: Path, traced: bool
+    port: int, env: dict[str, str], log_path: Path, traced: bool = False
 ) -> subprocess.Popen[bytes]:
     command = [str(ROOT / ".venv/bin/hotline")]
     if traced:
