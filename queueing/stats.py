@@ -36,7 +36,14 @@ from queueing import erlang, ewt, metrics
 from queueing.agents import BUSY, AgentState
 from queueing.live_queues import read_waiting
 from queueing.recent import Recent
-from queueing.store import CENTRE, INTERVAL_S, AgentStatus, CallStatus, QueueStore
+from queueing.store import (
+    CENTRE,
+    INTERVAL_S,
+    AgentStatus,
+    CallStatus,
+    QueueStore,
+    call_status_of,
+)
 
 PRIOR_AHT_S = 180.0  # assumed handle time until the first call has been handled
 MEAN_RING_S = 5.0  # expected time from pairing to pick-up
@@ -294,18 +301,7 @@ class QueueStats:
         waiting = c.get("st") == "waiting"
         if c.get("q") != queue_hint or (waiting and rank is None):
             return await store.call_status(call_sid)  # in another queue, or it just moved
-        info = c.get("info")
-        return CallStatus(
-            call_sid=call_sid,
-            queue=c["q"],
-            state=c.get("st", "unknown"),
-            priority=int(c.get("p", 0)),
-            joined_ms=int(c.get("j", 0)),
-            position=int(rank) + 1 if waiting else None,
-            agent_id=c.get("a"),
-            callback=bool(c.get("cb")),
-            info=info if isinstance(info, dict) else {},
-        )
+        return call_status_of(call_sid, c, int(rank) + 1 if waiting else None)
 
     # --- snapshot ----------------------------------------------------------------------
     async def today_rows(

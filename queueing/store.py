@@ -293,6 +293,22 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []  # cjson encodes an empty table as {}
 
 
+def call_status_of(call_sid: str, c: Mapping[str, Any], position: int | None) -> CallStatus:
+    """A call's status from its routing record (the JSON the scripts keep per call)."""
+    info = c.get("info")
+    return CallStatus(
+        call_sid=call_sid,
+        queue=c["q"],
+        state=c.get("st", "unknown"),
+        priority=int(c.get("p", 0)),
+        joined_ms=int(c.get("j", 0)),
+        position=position,
+        agent_id=c.get("a"),
+        callback=bool(c.get("cb")),
+        info=info if isinstance(info, dict) else {},
+    )
+
+
 class QueueStore:
     """Typed operations on one routing group. Construction does no I/O."""
 
@@ -569,18 +585,7 @@ class QueueStore:
         if not ended and c.get("st") == "waiting":
             rank = await self.redis.zrank(self.keys.route_waiting(self.group, c["q"]), call_sid)
             position = int(str(rank)) + 1 if rank is not None else None
-        info = c.get("info")
-        return CallStatus(
-            call_sid=call_sid,
-            queue=c["q"],
-            state=c.get("st", "unknown"),
-            priority=int(c.get("p", 0)),
-            joined_ms=int(c.get("j", 0)),
-            position=position,
-            agent_id=c.get("a"),
-            callback=bool(c.get("cb")),
-            info=info if isinstance(info, dict) else {},
-        )
+        return call_status_of(call_sid, c, position)
 
     async def abandoned(self, limit: int = 100) -> list[dict[str, Any]]:
         """The most recent abandoned callers, newest first (callback opportunities)."""
