@@ -21,6 +21,10 @@
    topped up so 10,000 stay waiting. Latency is the client's round trip; Redis's own time
    per script call (complete, answer and top-up joins together) from INFO commandstats.
 
+The baseline and the store share one client, made as the service makes it
+(`config.redis_conn.connect`: redis-py with hiredis's reply parser and command packer), so
+both sides of every ratio take the same client path.
+
 Usage: .venv/bin/python bench/queue_bench.py [--cycles 3000] [--samples 3000] [--json]
 Keys use a fresh prefix and are deleted afterwards.
 """
@@ -48,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from config.calendar import Calendar, TimeRange  # noqa: E402
 from config.keys import Keys  # noqa: E402
 from config.queues import QueuesConfig, load_queues_text  # noqa: E402
+from config.redis_conn import connect  # noqa: E402
 from queueing.store import QueueStore, RedisClient  # noqa: E402
 
 
@@ -319,6 +324,7 @@ def build_report(
 def print_report(r: dict[str, Any]) -> None:
     issue, life, per = r["issue_cycle"], r["whole_life"], r["per_script"]
     lat, c = r["latency"], r["concurrency"]
+    print(f"client: {r['client']}")
     print(
         f"plain EVALSHA round trips: {r['evalsha_per_s']}/s"
         f" (before, after the cycles: {r['evalsha_per_s_before_after']})"
@@ -365,7 +371,7 @@ async def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    redis = aioredis.Redis.from_url(url, decode_responses=True)
+    redis = connect(url)  # the service's client, for the baseline and the store alike
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     keys = Keys(prefix=prefix)
     try:
@@ -380,7 +386,9 @@ async def main() -> None:
         costs = await per_script_costs(store, args.cost_rounds)
         costs["plain EVALSHA"] = await plain_costs(redis, key, n)
         lat = await latency(store, args.waiting, args.samples, seed=7)
+        pool_class = redis.connection_pool.connection_class.__name__
         extra = {
+            "client": f"config.redis_conn.connect ({pool_class}), baseline and store alike",
             "concurrency": c,
             "evalsha_per_s_parallel": round(base_par),
             "whole_life_per_s_parallel": round(life_par),
