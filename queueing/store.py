@@ -241,51 +241,33 @@ def _script_keys(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return SCRIPT_KEYS.get(name, (FIXED_KEYS, QUEUE_KEYS))
 
 
-class LuaExpr(str):
-    """A Lua expression that `lua_literal` writes as it is (`KEYS[3]`, `false`)."""
-
-
-def lua_key_names(name: str, queues: int) -> tuple[str, list[dict[str, LuaExpr]]]:
-    """Script `name`'s KEYS[] entries: Lua locals naming the fixed keys, and for each queue
-    its keys by field (`wait`, `ready`, `stat`, `recent`), which `script_header` writes
-    into that queue's CFG entry. A key the script does not receive is `false`, so a script
-    that touches it anyway fails loudly."""
+def lua_key_names(name: str, queues: int) -> str:
+    """Lua locals naming script `name`'s KEYS[] entries; a key it does not receive is
+    `false`, so a script that touches it anyway fails loudly."""
     fixed, per_queue = _script_keys(name)
     at = 0
 
-    def next_key(present: bool) -> LuaExpr:
+    def next_key(present: bool) -> str:
         nonlocal at
         if not present:
-            return LuaExpr("false")
+            return "false"
         at += 1
-        return LuaExpr(f"KEYS[{at}]")
+        return f"KEYS[{at}]"
 
     fixed_exprs = [next_key(k in fixed) for k in FIXED_KEYS]
-    rows = [{k: next_key(k in per_queue) for k in QUEUE_KEYS} for _ in range(queues)]
+    rows = [
+        "{ " + ", ".join(next_key(k in per_queue) for k in QUEUE_KEYS) + " }" for _ in range(queues)
+    ]
     names = "K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ, K_ABANDONED, K_DONE, K_DONE_IDX, "
     names += "CENTRE_STAT"
-    return f"local {names} = {', '.join(fixed_exprs)}\n", rows
-
-
-def script_header(name: str, cfg: Mapping[str, Any]) -> str:
-    """The locals every script of `name` starts with: its fixed keys, then CFG, the
-    configuration as one Lua table literal in which each queue also carries its keys
-    (`wait`, `ready`, `stat`, `recent` from KEYS[]) and its `index`. Built in one table
-    constructor per call: no fields added afterwards (each addition could resize a table)."""
-    queues = list(cfg["queues"])
-    fixed, rows = lua_key_names(name, len(queues))
-    literal = dict(cfg)
-    literal["queues"] = [
-        {**q, **keys, "index": i} for i, (q, keys) in enumerate(zip(queues, rows, strict=True), 1)
-    ]
-    return fixed + f"local CFG = {lua_literal(literal)}\n"
+    return (
+        f"local {names} = {', '.join(fixed_exprs)}\n"
+        f"local QUEUE_KEYS = {{ {', '.join(rows)} }} -- wait, ready, stat, recent\n"
+    )
 
 
 def lua_literal(value: Any) -> str:
-    """`value` (str, bool, int, float, list, dict with str keys) as a Lua expression; a
-    `LuaExpr` is written as it is."""
-    if isinstance(value, LuaExpr):
-        return str(value)
+    """`value` (str, bool, int, float, list, dict with str keys) as a Lua expression."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -368,8 +350,12 @@ class QueueStore:
         }
         # The configuration is part of each script's text (a Lua table literal), not an
         # argument: decoding it from JSON on every call was a fifth of a script's time.
+        prelude = f"local CFG = {lua_literal(cfg)}\n"
+        n = len(self.queue_names)
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_header(name, cfg) + _prelude() + _load_script(name))
+            name: redis.register_script(
+                prelude + lua_key_names(name, n) + _prelude() + _load_script(name)
+            )
             for name in SCRIPT_NAMES
         }
         self._layout_iv = -1

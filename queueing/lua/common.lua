@@ -3,13 +3,11 @@
 --
 -- KEYS: store.py prepends the locals K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ,
 -- K_ABANDONED, K_DONE, K_DONE_IDX, CENTRE_STAT (the centre's statistics of interval
--- ARGV[1]), each bound to its KEYS[] entry, or false for a key this script does not
--- receive (store.SCRIPT_KEYS lists them); and each queue of CFG carries its keys the same
--- way: wait (waiting zset), ready (ready zset), stat (statistics of interval ARGV[1]),
--- recent (recent handle times list), plus its 1-based index.
--- CFG = {queues={{name,target_ms,short_ms,wrap_ms,strategy,ov_after_ms,max_wait,ov_to,
---   wait,ready,stat,recent,index}}, lease_ms, ring_ms, abandoned_max, done_keep_ms,
---   stats_ttl_s, max_pairs}
+-- ARGV[1]) and QUEUE_KEYS[i] = { waiting zset, ready zset, statistics of interval ARGV[1],
+-- recent handle times list } of queue i, each bound to its KEYS[] entry, or false for a
+-- key this script does not receive (store.SCRIPT_KEYS lists them).
+-- CFG = {queues={{name,target_ms,short_ms,wrap_ms,strategy,ov_after_ms,max_wait,ov_to}},
+--   lease_ms, ring_ms, abandoned_max, done_keep_ms, stats_ttl_s, max_pairs}
 -- ARGV[1] = the caller's estimate of the current 15-minute interval (Redis clock); when
 --   Redis's clock says otherwise the script changes nothing and replies
 --   {err="interval", iv=..., now_ms=...}, and the caller calls again with that interval.
@@ -31,7 +29,12 @@ if IV_NOW ~= IV_GUESS then
 end
 
 local QI = {}
-for _, q in ipairs(CFG.queues) do QI[q.name] = q end
+for i, q in ipairs(CFG.queues) do
+  local k = QUEUE_KEYS[i]
+  q.wait, q.ready, q.stat, q.recent = k[1], k[2], k[3], k[4]
+  q.index = i
+  QI[q.name] = q
+end
 
 local function fmt(n)
   return string.format('%.0f', n)
