@@ -11,7 +11,11 @@
    c. per script call: calls per second over all three, and for each script alone.
    Each is printed as a ratio of the baseline (target for a: at least 0.4).
 3. The whole life with several loops in flight (one connection pool), as a ratio of the
-   baseline with as many loops in flight.
+   baseline with as many loops in flight; and from the same run, printed as (e) and
+   labelled in flight, the issue's cycle in flight: each loop's join and complete timed as
+   in 2a (the answer between them timed apart, still run, so still loading Redis and the
+   client), summed over the loops, as a ratio of the baseline with as many in flight. The
+   sequential figure 2a stays the issue's figure.
 4. Per call of join, answer and complete: Redis's own time (INFO commandstats, EVALSHA,
    over a batch of calls of that script alone; other clients of the same Redis inflate
    it) and this process's CPU time (time.process_time), beside a plain EVALSHA's.
@@ -20,6 +24,10 @@
    the agent and pairs it with the best waiting call in the same script; the queue is
    topped up so 10,000 stay waiting. Latency is the client's round trip; Redis's own time
    per script call (complete, answer and top-up joins together) from INFO commandstats.
+
+The baseline and the store share one client, made as the service makes it
+(`config.redis_conn.connect`: redis-py with hiredis's reply parser and command packer), so
+both sides of every ratio take the same client path.
 
 Usage: .venv/bin/python bench/queue_bench.py [--cycles 3000] [--samples 3000] [--json]
 Keys use a fresh prefix and are deleted afterwards.
@@ -48,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from config.calendar import Calendar, TimeRange  # noqa: E402
 from config.keys import Keys  # noqa: E402
 from config.queues import QueuesConfig, load_queues_text  # noqa: E402
+from config.redis_conn import connect  # noqa: E402
 from queueing.store import QueueStore, RedisClient  # noqa: E402
 
 
@@ -137,27 +146,43 @@ async def timed_cycles(store: QueueStore, n: int) -> CycleTimes:
     return times
 
 
-async def parallel_lives(store: QueueStore, n: int, concurrency: int) -> float:
+async def parallel_lives(store: QueueStore, n: int, concurrency: int) -> tuple[float, float]:
     """Whole lives (join, answer, complete) per second, `concurrency` loops in flight,
-    each with its own agent."""
+    each with its own agent; and, from the same run, the issue's cycle in flight: each
+    loop's join and complete timed as in (a), the answer between them timed apart (the
+    answers still load Redis and the client like the other scripts, so the join and
+    complete times are taken under the same load as with `concurrency` cycles in flight).
+    Returns (whole lives per second, issue cycles per second summed over the loops)."""
     agents = [f"a{i * 10 + 1:03d}" for i in range(concurrency)]
     for agent in agents:
         await store.login(agent, ready=True)
     per = n // concurrency
+    clock = time.perf_counter
+    cycle_s: list[float] = []  # per loop: seconds in join + complete
+    cycles: list[int] = []
 
     async def loop(tag: str) -> None:
+        spent, done = 0.0, 0
         for i in range(per):
+            t0 = clock()
             joined = await store.join(f"CP{tag}-{i}", "general")
+            spent += clock() - t0
             for pairing in joined.pairings:
                 await store.answer(pairing.call_sid, pairing.reservation)
+                t1 = clock()
                 await store.complete(pairing.call_sid)
+                spent += clock() - t1
+                done += 1
+        cycle_s.append(spent)
+        cycles.append(done)
 
-    start = time.perf_counter()
+    start = clock()
     await asyncio.gather(*(loop(str(j)) for j in range(concurrency)))
-    rate = per * concurrency / (time.perf_counter() - start)
+    rate = per * concurrency / (clock() - start)
     for agent in agents:
         await store.logout(agent)
-    return rate
+    issue = sum(c / s for c, s in zip(cycles, cycle_s, strict=True) if s > 0)
+    return rate, issue
 
 
 async def commandstats(redis: RedisClient) -> dict[str, Any]:
@@ -319,6 +344,7 @@ def build_report(
 def print_report(r: dict[str, Any]) -> None:
     issue, life, per = r["issue_cycle"], r["whole_life"], r["per_script"]
     lat, c = r["latency"], r["concurrency"]
+    print(f"client: {r['client']}")
     print(
         f"plain EVALSHA round trips: {r['evalsha_per_s']}/s"
         f" (before, after the cycles: {r['evalsha_per_s_before_after']})"
@@ -340,6 +366,12 @@ def print_report(r: dict[str, Any]) -> None:
     print(
         f"    with {c} in flight: EVALSHA {r['evalsha_per_s_parallel']}/s, whole lives"
         f" {r['whole_life_per_s_parallel']}/s = {r['whole_life_ratio_parallel']} x"
+    )
+    print(
+        f"(e) IN FLIGHT, not the sequential figure (a): issue #4 cycle with {c} loops in flight"
+        f" (join+pair and complete timed per loop, the answer timed apart as in (a)):"
+        f" {r['issue_cycle_per_s_parallel']}/s = {r['issue_cycle_ratio_parallel']} x EVALSHA"
+        f" rate with {c} in flight"
     )
     parts = [
         f"{name} {v['redis_usec_per_call']} us Redis + {v['client_cpu_usec_per_call']} us"
@@ -365,7 +397,7 @@ async def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    redis = aioredis.Redis.from_url(url, decode_responses=True)
+    redis = connect(url)  # the service's client, for the baseline and the store alike
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     keys = Keys(prefix=prefix)
     try:
@@ -376,15 +408,19 @@ async def main() -> None:
         times = await timed_cycles(store, n)
         base_after = await baseline(redis, key, n * 3)
         base_par = await baseline(redis, key, n * 3, c)
-        life_par = await parallel_lives(store, n, c)
+        life_par, issue_par = await parallel_lives(store, n, c)
         costs = await per_script_costs(store, args.cost_rounds)
         costs["plain EVALSHA"] = await plain_costs(redis, key, n)
         lat = await latency(store, args.waiting, args.samples, seed=7)
+        pool_class = redis.connection_pool.connection_class.__name__
         extra = {
+            "client": f"config.redis_conn.connect ({pool_class}), baseline and store alike",
             "concurrency": c,
             "evalsha_per_s_parallel": round(base_par),
             "whole_life_per_s_parallel": round(life_par),
             "whole_life_ratio_parallel": round(life_par / base_par, 3),
+            "issue_cycle_per_s_parallel": round(issue_par),
+            "issue_cycle_ratio_parallel": round(issue_par / base_par, 3),
             "script_costs": costs,
             "latency": lat,
         }

@@ -508,7 +508,7 @@ class QueueStore:
             call_sid,
             queue,
             prio,
-            json.dumps(details, separators=(",", ":")),
+            json.dumps(details, separators=(",", ":")) if details else "{}",
             "" if keep_joined_ms is None else int(keep_joined_ms),
             "1" if pair else "0",
         )
