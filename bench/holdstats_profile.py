@@ -48,6 +48,59 @@ from hotline.app import create_app  # noqa: E402
 from ivr.accounts import FileAccountBackend  # noqa: E402
 from queueing.supervisor_api import SUP_STATS  # noqa: E402
 
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Where the task is suspended: its innermost frames of this project's code."""
+    frames: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None)
+        if frame is not None and ".venv" not in frame.f_code.co_filename:
+            frames.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None)
+    return "/".join(frames[-2:])
+
+
+class Stalls:
+    """The longest event-loop callbacks (each a run of a task's code between two awaits),
+    timed by wrapping asyncio's Handle._run while `on`."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, str]] = []
+        self.on = False
+        self._orig = asyncio.events.Handle._run
+
+    def __enter__(self) -> Stalls:
+        orig, seen, me = self._orig, self.seen, self
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            if not me.on:
+                orig(handle)
+                return
+            task = getattr(getattr(handle, "_callback", None), "__self__", None)
+            before = _where(task) if isinstance(task, asyncio.Task) else ""
+            t0 = time.perf_counter()
+            orig(handle)
+            took = time.perf_counter() - t0
+            if took > 0.001:
+                after = _where(task) if isinstance(task, asyncio.Task) else repr(handle)[:80]
+                seen.append((took, f"{before} -> {after}"))
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._orig  # type: ignore[method-assign]
+
+    def report(self, name: str) -> None:
+        seen = sorted(self.seen, reverse=True)
+        total = sum(t for t, _ in seen)
+        print(f"{name}: {len(seen)} callbacks over 1 ms, {total * 1e3:.1f} ms in all; longest:")
+        for took, what in seen[:8]:
+            print(f"  {took * 1e3:7.2f} ms  {what}")
+        self.seen.clear()
+
+
 BARE = '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
 
 
@@ -141,6 +194,16 @@ async def main() -> int:
                 f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req"
             )
             source = app[SUP_STATS]
+            with Stalls() as stalls:
+                stalls.on = True
+                await source.figures()
+                stalls.report("figures()")
+                stats_obj = source.stats
+                for name in list(stats_obj.store.queue_names)[:10]:
+                    await stats_obj._read_model(name)
+                stalls.report("10 queue models")
+                await measure(client, stats[:2], None, "stats x2")
+                stalls.report("2 stats requests after a refresh")
             prof = cProfile.Profile() if args.profile else None
             cpu0 = time.process_time()
             if prof:

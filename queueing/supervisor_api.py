@@ -207,7 +207,8 @@ BROADCASTER: web.AppKey[StatsBroadcaster] = web.AppKey("supervisor_broadcaster")
 
 # --- handlers --------------------------------------------------------------------------
 async def stats_json(request: web.Request) -> web.Response:
-    """The figures at most `FIGURES_MAX_AGE_S` old (`age_s` says how old), for the role."""
+    """The figures, refreshed in the background once `FIGURES_MAX_AGE_S` old and never
+    served past `FIGURES_STALE_MAX_S` (`age_s` says how old), for the role."""
     principal = await authenticate(request, *READ_ROLES)
     _offer_streamed(request.app)
     body = await request.app[SUP_STATS].latest_json(principal.role)
@@ -480,5 +481,7 @@ def supervisors_context(
                     sub.queue.put_nowait(None)
             if task is not None:
                 await task
+            await source.aclose()
+            await stats.aclose()
 
     return context

@@ -109,8 +109,18 @@ async def test_a_model_is_reused_within_its_age_and_read_again_after(
     await store.login("g1", ready=True)
     assert (await stats.queue_model("general")).staffed == 0  # up to 0.3 s old
     await asyncio.sleep(0.3)
-    model = await stats.queue_model("general")
+    # past its age: the held model is served while one refresh runs in the background
+    assert (await stats.queue_model("general")).staffed == 0
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        model = await stats.queue_model("general")
+        if model.staffed:
+            break
     assert (model.staffed, model.ready) == (1, 1)
+    # past the bound (3 x 0.3 s) nobody is served the held model: they wait for a read
+    await store.logout("g1")
+    await asyncio.sleep(0.95)
+    assert (await stats.queue_model("general")).staffed == 0
 
 
 async def test_read_waiting_equals_waiting_now(
