@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import sys
@@ -40,11 +41,14 @@ from bench.webhook_bench import (  # noqa: E402
     big_config,
     call_params,
     prepare_queues,
+    run_wrk,
     signed,
+    write_pool,
 )
 from config.loader import load_config  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from hotline.app import create_app  # noqa: E402
+from hotline.workers import tune_gc  # noqa: E402
 from ivr.accounts import FileAccountBackend  # noqa: E402
 from queueing.supervisor_api import SUP_STATS  # noqa: E402
 
@@ -68,6 +72,7 @@ class Stalls:
     def __init__(self) -> None:
         self.seen: list[tuple[float, str]] = []
         self.on = False
+        self._gc_t0 = 0.0
         self._orig = asyncio.events.Handle._run
 
     def __enter__(self) -> Stalls:
@@ -87,10 +92,20 @@ class Stalls:
                 seen.append((took, f"{before} -> {after}"))
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        gc.callbacks.append(self._gc)
         return self
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        elif self.on:
+            took = time.perf_counter() - self._gc_t0
+            if took > 0.001:
+                self.seen.append((took, f"gc generation {info['generation']}"))
 
     def __exit__(self, *exc: object) -> None:
         asyncio.events.Handle._run = self._orig  # type: ignore[method-assign]
+        gc.callbacks.remove(self._gc)
 
     def report(self, name: str) -> None:
         seen = sorted(self.seen, reverse=True)
@@ -143,12 +158,43 @@ async def measure(
     return cpu / n * 1e6
 
 
+async def under_load(
+    client: TestClient[Any, Any], bench: Bench, waiting: list[tuple[str, str]], seconds: float
+) -> None:
+    """wrk (in a thread) against this process's server; callbacks over 1 ms reported."""
+    port = client.server.port
+    assert port is not None
+    hold = [signed(f"/queue/hold?lang=en&q={queue}", call_params(sid)) for sid, queue in waiting]
+    hold_file = write_pool(bench.tmp / "hold.txt", hold)
+    stats_file = write_pool(bench.tmp / "stats.txt", [("/api/v1/stats", "", "")])
+    get_env = {"WRK_METHOD": "GET", "WRK_AUTH": f"Bearer {STATS_TOKEN}"}
+    for name, pool_file, env, conns in (
+        ("hold", hold_file, None, 64),
+        ("stats", stats_file, get_env, 4),
+    ):
+        with Stalls() as stalls:
+            stalls.on = True
+            cpu0 = time.process_time()
+            r = await asyncio.to_thread(run_wrk, port, pool_file, seconds, env, conns)
+            cpu = time.process_time() - cpu0
+            n = max(1, r["requests"])
+            print(
+                f"{name} under wrk: {r['rps']:.0f} req/s, p99 {r['p99_us'] / 1000:.1f} ms, "
+                f"cpu {cpu / n * 1e6:.0f} us/req (wrk's thread not included)"
+            )
+            stalls.report(f"{name} under load")
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hold", type=int, default=3000)
     parser.add_argument("--stats", type=int, default=100)
     parser.add_argument("--figures", type=int, default=20, help="direct figures() calls")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--under-load", type=float, default=0.0, help="seconds of wrk per endpoint, stalls timed"
+    )
+    parser.add_argument("--workers", action="store_true", help="background loops on")
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     with tempfile.TemporaryDirectory(prefix="hotline-holdstats-") as tmp:
@@ -167,7 +213,7 @@ async def main() -> int:
             api_tokens={STATS_TOKEN: "supervisor"},
         )
         accounts = FileAccountBackend.load(config_dir / "accounts.yaml")
-        app = create_app(settings, config, accounts, run_workers=False)
+        app = create_app(settings, config, accounts, run_workers=args.workers)
         app.router.add_post("/bare", bare)
         client = TestClient(TestServer(app))
         await client.start_server()
@@ -194,6 +240,9 @@ async def main() -> int:
                 f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req"
             )
             source = app[SUP_STATS]
+            if args.under_load:
+                tune_gc()  # as `hotline serve` does after start-up
+                await under_load(client, bench, waiting, args.under_load)
             with Stalls() as stalls:
                 stalls.on = True
                 await source.figures()
