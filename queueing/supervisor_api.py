@@ -37,6 +37,8 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -211,8 +213,8 @@ async def stats_json(request: web.Request) -> web.Response:
     served past `FIGURES_STALE_MAX_S` (`age_s` says how old), for the role."""
     principal = await authenticate(request, *READ_ROLES)
     _offer_streamed(request.app)
-    body = await request.app[SUP_STATS].latest_json(principal.role)
-    return web.Response(body=body, content_type="application/json")
+    head, tail = await request.app[SUP_STATS].latest_json_parts(principal.role)
+    return web.Response(body=TwoPartJson(head, tail))
 
 
 def _offer_streamed(app: web.Application) -> None:
@@ -286,6 +288,23 @@ async def stats_stream(request: web.Request) -> web.StreamResponse:
 async def _write(response: web.StreamResponse, data: bytes) -> None:
     async with asyncio.timeout(WRITE_TIMEOUT_S):
         await response.write(data)
+
+
+class TwoPartJson(Payload):
+    """A JSON body sent as two byte strings one after the other (the shared figures and
+    this request's `age_s`), so the large shared part is not copied per request."""
+
+    def __init__(self, head: bytes, tail: bytes) -> None:
+        super().__init__(head, content_type="application/json")
+        self._head, self._tail = head, tail
+        self._size = len(head) + len(tail)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return (self._head + self._tail).decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await writer.write(self._head)
+        await writer.write(self._tail)
 
 
 class FiguresCollector(Collector):

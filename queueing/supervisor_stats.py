@@ -378,16 +378,22 @@ class SupervisorStats:
     async def latest_json(self, role: str) -> bytes:
         """`latest()` redacted for `role`, as a JSON object whose last member is `age_s`
         (seconds since the figures were read)."""
+        return b"".join(await self.latest_json_parts(role))
+
+    async def latest_json_parts(self, role: str) -> tuple[bytes, bytes]:
+        """`latest_json(role)` in two parts to be sent one after the other: the figures'
+        JSON without its closing brace (made once per snapshot and role, ~200 KB with
+        1,000 agents, so not copied per request) and `,"age_s":<age>}`."""
         self._roles_asked.add(role)
-        body, age = await self.latest_encoded(f"json:{role}", lambda f: _json(redact(f, role)))
-        return body[:-1] + b',"age_s":%.3f}' % age
+        head, age = await self.latest_encoded(f"json:{role}", lambda f: _json(redact(f, role))[:-1])
+        return head, b',"age_s":%.3f}' % age
 
     async def _fresh(self) -> tuple[dict[str, Any], dict[str, bytes]]:
         """New figures and, made in slices as they are, the JSON for every role asked for
         before (so that no request has to encode them in one go)."""
         figures = await self.figures()
         encoded = {
-            f"json:{role}": await json_chunked(redact(figures, role))
+            f"json:{role}": (await json_chunked(redact(figures, role)))[:-1]
             for role in sorted(self._roles_asked)
         }
         return figures, encoded

@@ -5,6 +5,7 @@ the requests of that time, with their age; redaction still applies per role."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -193,3 +194,19 @@ async def test_a_refresh_encodes_in_advance_the_roles_asked_for(service: Service
     assert (await client.get("/api/v1/stats", headers=headers)).status == 200
     _, encoded = await source._fresh()
     assert set(encoded) == {"json:viewer"}
+
+
+async def test_the_body_in_two_parts_is_one_json_document_with_its_length(
+    service: ServiceFactory,
+) -> None:
+    client = await service()
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    for _ in range(2):  # computed for the request, then held
+        resp = await client.get("/api/v1/stats", headers=headers)
+        raw = await resp.read()
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("application/json")
+        assert int(resp.headers["Content-Length"]) == len(raw)
+        assert "Transfer-Encoding" not in resp.headers
+        body = json.loads(raw)
+        assert list(body)[-1] == "age_s" and body["role"] == "viewer"
