@@ -41,6 +41,7 @@ from bench.webhook_bench import (  # noqa: E402
     big_config,
     call_params,
     prepare_queues,
+    raw_requests,
     run_wrk,
     signed,
     write_pool,
@@ -119,6 +120,17 @@ class Stalls:
 BARE = '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
 
 
+BIG = [b"{}"]
+
+
+async def bare_get(request: web.Request) -> web.Response:
+    return web.Response(text=BARE, content_type="text/xml")
+
+
+async def bare_big(request: web.Request) -> web.Response:
+    return web.Response(body=BIG[0], content_type="application/json")
+
+
 async def bare(request: web.Request) -> web.Response:
     await request.post()
     return web.Response(text=BARE, content_type="text/xml")
@@ -158,17 +170,60 @@ async def measure(
     return cpu / n * 1e6
 
 
+CHILD = """
+import asyncio, pickle, sys
+from bench.loadgen import constant_rate
+port, rate, duration, path = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+reqs = pickle.load(open(path, "rb"))
+r = asyncio.run(constant_rate("127.0.0.1", port, reqs, rate=rate, duration_s=duration,
+                              connections=64, expect=b"<Response"))
+print(f"constant rate: sent={r.sent} p50={r.percentile(50)*1000:.2f}ms "
+      f"p99={r.percentile(99)*1000:.2f}ms max={max(r.latencies_s, default=0)*1000:.1f}ms "
+      f"late={r.late_starts} bad={r.bad_status + r.bad_body} errors={r.errors}")
+"""
+
+
 async def under_load(
-    client: TestClient[Any, Any], bench: Bench, waiting: list[tuple[str, str]], seconds: float
+    client: TestClient[Any, Any],
+    bench: Bench,
+    waiting: list[tuple[str, str]],
+    seconds: float,
+    hold_rate: float = 0.0,
 ) -> None:
-    """wrk (in a thread) against this process's server; callbacks over 1 ms reported."""
+    """wrk (in a thread) against this process's server; callbacks over 1 ms reported.
+    With `hold_rate`, the hold loop at that constant rate (bench/loadgen.py in a child)."""
     port = client.server.port
     assert port is not None
     hold = [signed(f"/queue/hold?lang=en&q={queue}", call_params(sid)) for sid, queue in waiting]
+    if hold_rate:
+        import pickle
+        import subprocess
+
+        reqs = raw_requests(hold, port)
+        count = int(hold_rate * seconds) + 1
+        path = bench.tmp / "hold.pickle"
+        path.write_bytes(pickle.dumps((reqs * (count // len(reqs) + 1))[:count]))
+        with Stalls() as stalls:
+            stalls.on = True
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", CHILD, str(port), str(hold_rate), str(seconds), str(path),
+                env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await proc.communicate()
+            print(out.decode().strip())
+            stalls.report(f"hold at {hold_rate:.0f}/s")
     hold_file = write_pool(bench.tmp / "hold.txt", hold)
     stats_file = write_pool(bench.tmp / "stats.txt", [("/api/v1/stats", "", "")])
     get_env = {"WRK_METHOD": "GET", "WRK_AUTH": f"Bearer {STATS_TOKEN}"}
+    # the bare handler, and the same with a body as large as the statistics response
+    bare_file = write_pool(bench.tmp / "bare.txt", [("/bare-get", "", "")])
+    big_file = write_pool(bench.tmp / "big.txt", [("/bare-big", "", "")])
+    resp = await client.get("/api/v1/stats", headers={"Authorization": f"Bearer {STATS_TOKEN}"})
+    BIG[0] = await resp.read()
+    print(f"statistics body: {len(BIG[0]):,} bytes")
     for name, pool_file, env, conns in (
+        ("bare", bare_file, get_env, 4),
+        ("bare-big", big_file, get_env, 4),
         ("hold", hold_file, None, 64),
         ("stats", stats_file, get_env, 4),
     ):
@@ -195,6 +250,9 @@ async def main() -> int:
         "--under-load", type=float, default=0.0, help="seconds of wrk per endpoint, stalls timed"
     )
     parser.add_argument("--workers", action="store_true", help="background loops on")
+    parser.add_argument(
+        "--hold-rate", type=float, default=0.0, help="with --under-load: hold at this rate"
+    )
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     with tempfile.TemporaryDirectory(prefix="hotline-holdstats-") as tmp:
@@ -215,6 +273,8 @@ async def main() -> int:
         accounts = FileAccountBackend.load(config_dir / "accounts.yaml")
         app = create_app(settings, config, accounts, run_workers=args.workers)
         app.router.add_post("/bare", bare)
+        app.router.add_get("/bare-get", bare_get)
+        app.router.add_get("/bare-big", bare_big)
         client = TestClient(TestServer(app))
         await client.start_server()
         try:
@@ -233,6 +293,7 @@ async def main() -> int:
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
             await measure(client, bare_reqs[:50] + hold[:50] + stats[:2], None, "warm-up")
+            tune_gc()  # as `hotline serve` does after start-up
             base = await measure(client, (bare_reqs * 6)[: args.hold], None, "bare")
             held = await measure(client, hold, args.profile, "hold")
             st = await measure(client, stats, args.profile, "stats")
@@ -241,8 +302,7 @@ async def main() -> int:
             )
             source = app[SUP_STATS]
             if args.under_load:
-                tune_gc()  # as `hotline serve` does after start-up
-                await under_load(client, bench, waiting, args.under_load)
+                await under_load(client, bench, waiting, args.under_load, args.hold_rate)
             with Stalls() as stalls:
                 stalls.on = True
                 await source.figures()
