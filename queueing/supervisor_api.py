@@ -47,6 +47,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from redis.exceptions import LockError
 
 from config.queues import QueuesConfig
 from config.runtime import KEYS, REDIS, SETTINGS
@@ -76,6 +77,11 @@ RING_S = 60  # seconds of events kept for Last-Event-ID resumption (ids are seco
 # whose part equals the previous event's keeps a reference to that one copy, so a full
 # ring holds about one abandoned list, not sixty.
 SHARED_PARTS = ("abandoned_today", "history", "wait_histogram", "agents", "waiting_calls")
+# While nobody watches a stream, one process (the holder of this lease, a redis-py Lock
+# with this TTL, renewed at each sample) takes the samples and the roll-up for all: if it
+# dies, another takes over within SAMPLER_LEASE_S + SAMPLE_EVERY_S (a minute's sample of
+# the day chart may be missing then).
+SAMPLER_LEASE_S = 3 * SAMPLE_EVERY_S
 WRITE_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15.0
 SESSION_RECHECK_S = 30.0
@@ -117,6 +123,27 @@ class StatsBroadcaster:
         self._last_sample = -1e9
         self._last_rollup = -1e9
         self._last_error = -1e9
+        keys = source.keys
+        self._lease = source.redis.lock(
+            keys.sup_sampler_lease(), timeout=SAMPLER_LEASE_S, blocking=False, thread_local=False
+        )
+
+    async def hold_sampler_lease(self) -> bool:
+        """Whether this process takes the samples now: it renews the lease it holds, or
+        takes a free one."""
+        if self._lease.local.token is not None:
+            try:
+                await self._lease.reacquire()
+                return True
+            except LockError:  # expired and maybe taken by another process
+                self._lease.local.token = None
+        return bool(await self._lease.acquire())
+
+    async def release_sampler_lease(self) -> None:
+        """On shutdown: another process may take the samples at once."""
+        if self._lease.local.token is not None:
+            with contextlib.suppress(LockError):
+                await self._lease.release()
 
     def subscribe(self, role: str) -> Subscriber:
         sub = Subscriber(role)
@@ -146,7 +173,8 @@ class StatsBroadcaster:
         """Compute, publish (if anybody listens), sample, roll up when due."""
         now = time.monotonic()
         figures: Mapping[str, Any] | None = None
-        if self.subscribers or now - self._last_sample >= SAMPLE_EVERY_S:
+        due = now - self._last_sample >= SAMPLE_EVERY_S
+        if self.subscribers or (due and await self.hold_sampler_lease()):
             figures = await self.source.figures()
             event_id = max(self.last_id + 1, int(figures["at_ms"]) // 1000)
             self.last_id = event_id
@@ -154,7 +182,7 @@ class StatsBroadcaster:
             self.publish(event_id, figures)
             await self.source.sample(figures)
             self._last_sample = now
-        if now - self._last_rollup >= ROLLUP_EVERY_S:
+        if now - self._last_rollup >= ROLLUP_EVERY_S and figures is not None:
             await self.source.roll_up_recent()
             self._last_rollup = now
         return figures
@@ -500,6 +528,8 @@ def supervisors_context(
                     sub.queue.put_nowait(None)
             if task is not None:
                 await task
+            with contextlib.suppress(Exception):  # Redis may be gone at shutdown
+                await broadcaster.release_sampler_lease()
             await source.aclose()
             await stats.aclose()
 
