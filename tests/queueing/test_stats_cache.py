@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from config.keys import Keys
 from queueing import live_queues
+from queueing import stats as stats_module
 from queueing.live_queues import read_waiting
 from queueing.recent import Recent
 from queueing.stats import QueueStats
@@ -189,3 +190,14 @@ async def test_recent_recomputes_after_a_failure() -> None:
         await recent.get(broken)
     assert recent.peek() is None
     assert (await recent.get(works))[0] == 7
+
+
+async def test_agents_read_in_slices_equal_the_stores_read(
+    store: QueueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await busy_centre(store)
+    await store.redis.hset(
+        store.keys.route_agents(store.group), "ghost", json.dumps({"s": "ready", "since": 1})
+    )  # an agent in Redis that the configuration no longer has
+    monkeypatch.setattr(stats_module, "CHUNK_AGENTS", 2)
+    assert await QueueStats(store).agents() == await store.agents()
