@@ -200,4 +200,6 @@ async def test_agents_read_in_slices_equal_the_stores_read(
         store.keys.route_agents(store.group), "ghost", json.dumps({"s": "ready", "since": 1})
     )  # an agent in Redis that the configuration no longer has
     monkeypatch.setattr(stats_module, "CHUNK_AGENTS", 2)
+    now = store.now_ms()
+    monkeypatch.setattr(store, "now_ms", lambda: now)  # the same time in state both ways
     assert await QueueStats(store).agents() == await store.agents()
