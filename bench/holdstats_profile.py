@@ -7,7 +7,14 @@ in-process HTTP client; the bare route (a fixed TwiML, as bench/bare_server.py) 
 the same way is the baseline to subtract. `--profile` writes a cProfile of each phase.
 
     REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/holdstats_profile.py \
-        [--hold 3000] [--stats 100] [--profile out-dir]
+        [--hold 3000] [--stats 100] [--profile out-dir] \
+        [--under-load SECONDS [--hold-rate R] [--workers]]
+
+It also times the event loop's longest callbacks (and garbage collections) while
+`figures()` and ten queue models are computed; `--under-load` does the same while wrk
+(or, for the hold loop with `--hold-rate`, bench/loadgen.py at a constant rate) drives
+this process's server, next to a bare GET handler and one returning a body as large as
+the statistics response (run it under `flock /tmp/hotline-bench.lock`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ roles supervisor and viewer read everything here (a viewer's numbers are masked)
 All three data routes take their numbers from `SupervisorStats.figures()`.
 
 The stream: each process runs one broadcaster that computes the figures once per second
-while anybody listens (and once per `SAMPLE_EVERY_S` otherwise, for the day chart) and
+while anybody listens (and, in the one process holding the sampler lease, once per
+`SAMPLE_EVERY_S` otherwise, for the day chart and the roll-up) and
 hands the event to every client's bounded queue. Event ids are Redis-clock seconds, so a
 client that reconnects (to any process) with `Last-Event-ID` gets the buffered events
 after that id, or the current one, and then the stream goes on. A client whose queue is
