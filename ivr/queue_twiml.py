@@ -6,7 +6,6 @@ Pure functions of their inputs, so they are tested without HTTP.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -85,23 +84,15 @@ def wait_said(ewt_s: float | None) -> int | None:
 
 class HoldTwiml:
     """`hold()` documents kept for reuse: many callers hear the same words (same queue,
-    language, position, minutes, offer). Bound: `max_entries` (the whole set is dropped
-    when full); staleness: at most `max_age_s` per document, so prompts rendered meanwhile
-    are <Play>ed from then on, and a changed renderer is never served an old document.
-
-    Each document lives a random 1/2 to 1 of `max_age_s` from its rendering (and the set is
-    swept of expired ones every `max_age_s`): dropping them all at once made every queue's
-    documents be rendered again in the same few hundred milliseconds of each second (with
-    500 callers, ~50 ms of CPU in a burst, which queued the requests behind it)."""
+    language, position, minutes, offer). Bound: `max_entries`; staleness: `max_age_s`
+    (the whole set is dropped then, so prompts rendered meanwhile are <Play>ed from then
+    on and a changed renderer is never served an old document)."""
 
     def __init__(self, max_entries: int = 2048, max_age_s: float = 1.0) -> None:
         self.max_entries = max_entries
         self.max_age_s = max_age_s
-        # key -> (renderer, document, expiry on time.monotonic())
-        self._held: dict[
-            tuple[str, str, int | None, int | None, bool], tuple[Renderer, str, float]
-        ] = {}
-        self._swept = time.monotonic()
+        self._held: dict[tuple[str, str, int | None, int | None, bool], tuple[Renderer, str]] = {}
+        self._since = time.monotonic()
 
     def hold(
         self,
@@ -114,17 +105,15 @@ class HoldTwiml:
         offer_callback: bool,
     ) -> str:
         now = time.monotonic()
-        if len(self._held) >= self.max_entries:
+        if now - self._since >= self.max_age_s or len(self._held) >= self.max_entries:
             self._held.clear()
-        elif now - self._swept >= self.max_age_s:
-            self._held = {k: v for k, v in self._held.items() if v[2] > now}
-            self._swept = now
+            self._since = now
         key = (queue.name, lang, position, wait_said(ewt_s), offer_callback)
         held = self._held.get(key)
-        if held is not None and held[0] is r and held[2] > now:
+        if held is not None and held[0] is r:
             return held[1]
         text = hold(r, queue, lang, position=position, ewt_s=ewt_s, offer_callback=offer_callback)
-        self._held[key] = (r, text, now + self.max_age_s * random.uniform(0.5, 1.0))
+        self._held[key] = (r, text)
         return text
 
 

@@ -18,17 +18,12 @@ value keeps being served within `stale_max_s`; the next refresh starts on the fi
 gets its exception. Bound: one value and at most one refresh task per instance.
 Staleness: at most `stale_max_s` (plus one computation when it has to be waited for);
 `get` returns the age, counted from before the computation's reads.
-
-`jitter` (0..1) makes each held value due for its refresh at a random age between
-(1 - jitter) x `max_age_s` and `max_age_s`, so that many instances filled at the same
-moment (one per queue) do not all refresh in the same instant of every second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -47,15 +42,11 @@ class Recent(Generic[T]):
         *,
         stale_max_s: float | None = None,
         retry_s: float | None = None,
-        jitter: float = 0.0,
         name: str = "cached value",
     ) -> None:
         stale = max_age_s if stale_max_s is None else stale_max_s
         if max_age_s < 0 or stale < max_age_s:  # 0: every get reads (shared while it runs)
             raise ValueError(f"{name}: need 0 <= max_age_s <= stale_max_s")
-        if not 0.0 <= jitter < 1.0:
-            raise ValueError(f"{name}: need 0 <= jitter < 1")
-        self.jitter = jitter
         self.max_age_s = max_age_s
         self.stale_max_s = stale
         self.retry_s = max_age_s if retry_s is None else retry_s
@@ -63,7 +54,6 @@ class Recent(Generic[T]):
         self.failures = 0  # background refreshes that failed, ever
         self._value: T | None = None
         self._at = -float("inf")  # time.monotonic() when the held value was read
-        self._fresh_s = max_age_s  # this value's own age for a refresh (see `jitter`)
         self._refresh: asyncio.Task[tuple[T, float]] | None = None
         self._failed_at = -float("inf")
         self._logged_at = -float("inf")
@@ -73,14 +63,13 @@ class Recent(Generic[T]):
     def peek(self) -> tuple[T, float] | None:
         """The held value and its age in seconds if it is young enough, else None."""
         age = time.monotonic() - self._at
-        if self._value is None or age >= self._fresh_s:
+        if self._value is None or age >= self.max_age_s:
             return None
         return self._value, age
 
     def put(self, value: T, at: float | None = None) -> None:
         """Hold `value`, read at `at` (time.monotonic(); default now)."""
         self._value, self._at = value, time.monotonic() if at is None else at
-        self._fresh_s = self.max_age_s * (1.0 - self.jitter * random.random())
 
     @property
     def refreshing(self) -> bool:
@@ -90,7 +79,7 @@ class Recent(Generic[T]):
         now = time.monotonic()
         age = now - self._at
         value = self._value
-        if value is not None and age < self._fresh_s:
+        if value is not None and age < self.max_age_s:
             return value, age
         task = self._refresh
         if value is not None and age < self.stale_max_s:

@@ -197,7 +197,7 @@ class QueueStats:
         self._eligible_ids = {name: tuple(ids) for name, ids in by_queue.items()}
         self._eligible = {aid: store.config.eligible(aid) for aid in store.config.agents}
         self._models: dict[str, Recent[QueueModel]] = {
-            name: Recent(cache_s, stale_max_s=stale_s, jitter=0.5, name=f"queue model {name}")
+            name: Recent(cache_s, stale_max_s=stale_s, name=f"queue model {name}")
             for name in store.queue_names
         }
         self._all_samples: Recent[tuple[float, ...]] = Recent(

@@ -196,16 +196,3 @@ def test_bounds_are_checked() -> None:
         Recent(1.0, stale_max_s=0.5)
     with pytest.raises(ValueError):
         Recent(-1.0)
-
-
-async def test_jitter_spreads_the_refreshes_within_the_age() -> None:
-    recents: list[Recent[int]] = [Recent(0.2, stale_max_s=5.0, jitter=0.5) for _ in range(40)]
-    for recent in recents:
-        recent.put(1)
-    due = sorted(r._fresh_s for r in recents)
-    assert due[0] >= 0.1 and due[-1] <= 0.2 and due[-1] - due[0] > 0.02
-    assert all(r.peek() is not None for r in recents)
-    await asyncio.sleep(0.21)
-    assert all(r.peek() is None for r in recents)  # none is fresh past max_age_s
-    with pytest.raises(ValueError):
-        Recent(1.0, jitter=1.0)
