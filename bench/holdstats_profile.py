@@ -7,7 +7,14 @@ in-process HTTP client; the bare route (a fixed TwiML, as bench/bare_server.py) 
 the same way is the baseline to subtract. `--profile` writes a cProfile of each phase.
 
     REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/holdstats_profile.py \
-        [--hold 3000] [--stats 100] [--profile out-dir]
+        [--hold 3000] [--stats 100] [--profile out-dir] \
+        [--under-load SECONDS [--hold-rate R] [--workers]]
+
+It also times the event loop's longest callbacks (and garbage collections) while
+`figures()` and ten queue models are computed; `--under-load` does the same while wrk
+(or, for the hold loop with `--hold-rate`, bench/loadgen.py at a constant rate) drives
+this process's server, next to a bare GET handler and one returning a body as large as
+the statistics response (run it under `flock /tmp/hotline-bench.lock`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import sys
@@ -40,15 +48,94 @@ from bench.webhook_bench import (  # noqa: E402
     big_config,
     call_params,
     prepare_queues,
+    raw_requests,
+    run_wrk,
     signed,
+    write_pool,
 )
 from config.loader import load_config  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from hotline.app import create_app  # noqa: E402
+from hotline.workers import tune_gc  # noqa: E402
 from ivr.accounts import FileAccountBackend  # noqa: E402
 from queueing.supervisor_api import SUP_STATS  # noqa: E402
 
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Where the task is suspended: its innermost frames of this project's code."""
+    frames: list[str] = []
+    coro: Any = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None)
+        if frame is not None and ".venv" not in frame.f_code.co_filename:
+            frames.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None)
+    return "/".join(frames[-2:])
+
+
+class Stalls:
+    """The longest event-loop callbacks (each a run of a task's code between two awaits),
+    timed by wrapping asyncio's Handle._run while `on`."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, str]] = []
+        self.on = False
+        self._gc_t0 = 0.0
+        self._orig = asyncio.events.Handle._run
+
+    def __enter__(self) -> Stalls:
+        orig, seen, me = self._orig, self.seen, self
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            if not me.on:
+                orig(handle)
+                return
+            task = getattr(getattr(handle, "_callback", None), "__self__", None)
+            before = _where(task) if isinstance(task, asyncio.Task) else ""
+            t0 = time.perf_counter()
+            orig(handle)
+            took = time.perf_counter() - t0
+            if took > 0.001:
+                after = _where(task) if isinstance(task, asyncio.Task) else repr(handle)[:80]
+                seen.append((took, f"{before} -> {after}"))
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        gc.callbacks.append(self._gc)
+        return self
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        elif self.on:
+            took = time.perf_counter() - self._gc_t0
+            if took > 0.001:
+                self.seen.append((took, f"gc generation {info['generation']}"))
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._orig  # type: ignore[method-assign]
+        gc.callbacks.remove(self._gc)
+
+    def report(self, name: str) -> None:
+        seen = sorted(self.seen, reverse=True)
+        total = sum(t for t, _ in seen)
+        print(f"{name}: {len(seen)} callbacks over 1 ms, {total * 1e3:.1f} ms in all; longest:")
+        for took, what in seen[:8]:
+            print(f"  {took * 1e3:7.2f} ms  {what}")
+        self.seen.clear()
+
+
 BARE = '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Response>'
+
+
+BIG = [b"{}"]
+
+
+async def bare_get(request: web.Request) -> web.Response:
+    return web.Response(text=BARE, content_type="text/xml")
+
+
+async def bare_big(request: web.Request) -> web.Response:
+    return web.Response(body=BIG[0], content_type="application/json")
 
 
 async def bare(request: web.Request) -> web.Response:
@@ -90,12 +177,89 @@ async def measure(
     return cpu / n * 1e6
 
 
+CHILD = """
+import asyncio, pickle, sys
+from bench.loadgen import constant_rate
+port, rate, duration, path = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+reqs = pickle.load(open(path, "rb"))
+r = asyncio.run(constant_rate("127.0.0.1", port, reqs, rate=rate, duration_s=duration,
+                              connections=64, expect=b"<Response"))
+print(f"constant rate: sent={r.sent} p50={r.percentile(50)*1000:.2f}ms "
+      f"p99={r.percentile(99)*1000:.2f}ms max={max(r.latencies_s, default=0)*1000:.1f}ms "
+      f"late={r.late_starts} bad={r.bad_status + r.bad_body} errors={r.errors}")
+"""
+
+
+async def under_load(
+    client: TestClient[Any, Any],
+    bench: Bench,
+    waiting: list[tuple[str, str]],
+    seconds: float,
+    hold_rate: float = 0.0,
+) -> None:
+    """wrk (in a thread) against this process's server; callbacks over 1 ms reported.
+    With `hold_rate`, the hold loop at that constant rate (bench/loadgen.py in a child)."""
+    port = client.server.port
+    assert port is not None
+    hold = [signed(f"/queue/hold?lang=en&q={queue}", call_params(sid)) for sid, queue in waiting]
+    if hold_rate:
+        import pickle
+        import subprocess
+
+        reqs = raw_requests(hold, port)
+        count = int(hold_rate * seconds) + 1
+        path = bench.tmp / "hold.pickle"
+        path.write_bytes(pickle.dumps((reqs * (count // len(reqs) + 1))[:count]))
+        with Stalls() as stalls:
+            stalls.on = True
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", CHILD, str(port), str(hold_rate), str(seconds), str(path),
+                env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await proc.communicate()
+            print(out.decode().strip())
+            stalls.report(f"hold at {hold_rate:.0f}/s")
+    hold_file = write_pool(bench.tmp / "hold.txt", hold)
+    stats_file = write_pool(bench.tmp / "stats.txt", [("/api/v1/stats", "", "")])
+    get_env = {"WRK_METHOD": "GET", "WRK_AUTH": f"Bearer {STATS_TOKEN}"}
+    # the bare handler, and the same with a body as large as the statistics response
+    bare_file = write_pool(bench.tmp / "bare.txt", [("/bare-get", "", "")])
+    big_file = write_pool(bench.tmp / "big.txt", [("/bare-big", "", "")])
+    resp = await client.get("/api/v1/stats", headers={"Authorization": f"Bearer {STATS_TOKEN}"})
+    BIG[0] = await resp.read()
+    print(f"statistics body: {len(BIG[0]):,} bytes")
+    for name, pool_file, env, conns in (
+        ("bare", bare_file, get_env, 4),
+        ("bare-big", big_file, get_env, 4),
+        ("hold", hold_file, None, 64),
+        ("stats", stats_file, get_env, 4),
+    ):
+        with Stalls() as stalls:
+            stalls.on = True
+            cpu0 = time.process_time()
+            r = await asyncio.to_thread(run_wrk, port, pool_file, seconds, env, conns)
+            cpu = time.process_time() - cpu0
+            n = max(1, r["requests"])
+            print(
+                f"{name} under wrk: {r['rps']:.0f} req/s, p99 {r['p99_us'] / 1000:.1f} ms, "
+                f"cpu {cpu / n * 1e6:.0f} us/req (wrk's thread not included)"
+            )
+            stalls.report(f"{name} under load")
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hold", type=int, default=3000)
     parser.add_argument("--stats", type=int, default=100)
     parser.add_argument("--figures", type=int, default=20, help="direct figures() calls")
     parser.add_argument("--profile", type=Path, default=None)
+    parser.add_argument(
+        "--under-load", type=float, default=0.0, help="seconds of wrk per endpoint, stalls timed"
+    )
+    parser.add_argument("--workers", action="store_true", help="background loops on")
+    parser.add_argument(
+        "--hold-rate", type=float, default=0.0, help="with --under-load: hold at this rate"
+    )
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     with tempfile.TemporaryDirectory(prefix="hotline-holdstats-") as tmp:
@@ -114,8 +278,10 @@ async def main() -> int:
             api_tokens={STATS_TOKEN: "supervisor"},
         )
         accounts = FileAccountBackend.load(config_dir / "accounts.yaml")
-        app = create_app(settings, config, accounts, run_workers=False)
+        app = create_app(settings, config, accounts, run_workers=args.workers)
         app.router.add_post("/bare", bare)
+        app.router.add_get("/bare-get", bare_get)
+        app.router.add_get("/bare-big", bare_big)
         client = TestClient(TestServer(app))
         await client.start_server()
         try:
@@ -134,6 +300,7 @@ async def main() -> int:
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
             await measure(client, bare_reqs[:50] + hold[:50] + stats[:2], None, "warm-up")
+            tune_gc()  # as `hotline serve` does after start-up
             base = await measure(client, (bare_reqs * 6)[: args.hold], None, "bare")
             held = await measure(client, hold, args.profile, "hold")
             st = await measure(client, stats, args.profile, "stats")
@@ -141,6 +308,18 @@ async def main() -> int:
                 f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req"
             )
             source = app[SUP_STATS]
+            if args.under_load:
+                await under_load(client, bench, waiting, args.under_load, args.hold_rate)
+            with Stalls() as stalls:
+                stalls.on = True
+                await source.figures()
+                stalls.report("figures()")
+                stats_obj = source.stats
+                for name in list(stats_obj.store.queue_names)[:10]:
+                    await stats_obj._read_model(name)
+                stalls.report("10 queue models")
+                await measure(client, stats[:2], None, "stats x2")
+                stalls.report("2 stats requests after a refresh")
             prof = cProfile.Profile() if args.profile else None
             cpu0 = time.process_time()
             if prof:

@@ -203,6 +203,12 @@ class Keys:
         """Counter of failed sign-ins for one user name; TTL signin_limits.window_s."""
         return f"{self.prefix}sup:signin:user:{user}"
 
+    def sup_sampler_lease(self) -> str:
+        """String: the token of the one process whose broadcaster takes the day chart's
+        samples and the daily roll-up while nobody watches a stream (redis-py's Lock); TTL
+        `supervisor_api.SAMPLER_LEASE_S`, renewed by its holder on each sample."""
+        return f"{self.prefix}sup:sampler"
+
     def sup_samples(self, day: str) -> str:
         """Hash minute-of-day -> JSON {waiting, service_level} sampled by the wallboard's
         broadcaster for the day chart (UTC day YYYY-MM-DD); at most 1,440 fields; TTL 2 days."""

@@ -19,12 +19,21 @@ the eligible agents ready now, how long each busy eligible agent has been on its
 samples and, before any call has been handled, to `PRIOR_AHT_S`. It is recomputed on
 every request (position and time waited are read each time), so callers already waiting
 get fresh estimates; the agents' states and handle times behind it are those of the
-caller's queue only (its configured eligible agents, read with one HMGET), at most
-`MODEL_CACHE_S` old. `math.inf` means no agent is serving the queue (offer a callback).
+caller's queue only (its configured eligible agents, read with one HMGET), refreshed
+`MODEL_CACHE_S` after they were read: the refresh runs in the background while the held
+model is served, so a hold request never waits for it, unless the model is older than
+`MODEL_STALE_FACTOR` x `MODEL_CACHE_S` (see `queueing.recent`). `math.inf` means no agent
+is serving the queue (offer a callback).
+
+The statistics read (`live`) gives the event loop back between chunks of its work
+(`CHUNK` agents or queues at a time), so that requests are served while it runs: with
+1,000 agents and 50 queues its CPU comes in pieces of about a millisecond or two rather
+than in runs of ~8 ms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -48,6 +57,9 @@ from queueing.store import (
 PRIOR_AHT_S = 180.0  # assumed handle time until the first call has been handled
 MEAN_RING_S = 5.0  # expected time from pairing to pick-up
 MODEL_CACHE_S = 1.0
+MODEL_STALE_FACTOR = 3.0  # a model is served while it refreshes until this x cache_s old
+CHUNK = 10  # queues per slice of the statistics computation (agents: CHUNK_AGENTS)
+CHUNK_AGENTS = 200
 COUNTERS = (
     "offered",
     "answered",
@@ -176,6 +188,7 @@ class QueueStats:
     def __init__(self, store: QueueStore, *, cache_s: float = MODEL_CACHE_S) -> None:
         self.store = store
         self.cache_s = cache_s
+        stale_s = cache_s * MODEL_STALE_FACTOR
         by_queue: dict[str, list[str]] = {name: [] for name in store.queue_names}
         for agent_id in store.config.agents:
             for name in store.config.eligible(agent_id):
@@ -184,9 +197,12 @@ class QueueStats:
         self._eligible_ids = {name: tuple(ids) for name, ids in by_queue.items()}
         self._eligible = {aid: store.config.eligible(aid) for aid in store.config.agents}
         self._models: dict[str, Recent[QueueModel]] = {
-            name: Recent(cache_s) for name in store.queue_names
+            name: Recent(cache_s, stale_max_s=stale_s, name=f"queue model {name}")
+            for name in store.queue_names
         }
-        self._all_samples: Recent[tuple[float, ...]] = Recent(cache_s)
+        self._all_samples: Recent[tuple[float, ...]] = Recent(
+            cache_s, stale_max_s=stale_s, name="centre handle times"
+        )
         self._rows: dict[tuple[str, int], dict[str, int]] = {}
 
     # --- estimated wait ----------------------------------------------------------------
@@ -197,8 +213,34 @@ class QueueStats:
             held = [self._models[name].peek() for name in self.store.queue_names]
             if all(h is not None for h in held):
                 return {n: h[0] for n, h in zip(self.store.queue_names, held, strict=True) if h}
-        agents = await self.store.agents()
+        agents = await self.agents()
         return await self._models_from(agents, time.monotonic())
+
+    async def aclose(self) -> None:
+        """Cancel the model refreshes in flight (shutdown)."""
+        for model in self._models.values():
+            await model.aclose()
+        await self._all_samples.aclose()
+
+    async def agents(self) -> list[AgentStatus]:
+        """`QueueStore.agents()`, parsed `CHUNK_AGENTS` at a time with the loop given back
+        in between (1,000 agents parse in ~7 ms)."""
+        store = self.store
+        raw = {
+            _str(k): _str(v)
+            for k, v in (await store.redis.hgetall(store.keys.route_agents(store.group))).items()
+        }
+        now = store.now_ms()
+        configured = store.config.agents
+        ids = list(configured) + sorted(set(raw) - set(configured))
+        out: list[AgentStatus] = []
+        for i in range(0, len(ids), CHUNK_AGENTS):
+            if i:
+                await asyncio.sleep(0)
+            out.extend(
+                store._agent_status(aid, raw.get(aid), now) for aid in ids[i : i + CHUNK_AGENTS]
+            )
+        return out
 
     async def _models_from(
         self, agents: list[AgentStatus], read_at: float
@@ -209,7 +251,9 @@ class QueueStats:
         mine = _by_queue(agents, self.store.queue_names)
         now_ms = self.store.now_ms()
         models: dict[str, QueueModel] = {}
-        for name in self.store.queue_names:
+        for i, name in enumerate(self.store.queue_names):
+            if i and not i % CHUNK:
+                await asyncio.sleep(0)
             serving = [(a.state, _call_start(a)) for a in mine[name] if a.state in _SERVING]
             models[name] = build_model(serving, recent[name], everyone, now_ms)
             self._models[name].put(models[name], read_at)
@@ -344,14 +388,16 @@ class QueueStats:
         intervals = range(day_start, iv + 1)
         rows = await self.today_rows([*names, CENTRE], intervals, iv)
         waiting, heads = await read_waiting(store)
-        agents = await store.agents()
+        agents = await self.agents()
         models = await self._models_from(agents, read_at)
         states = _states_by_queue(agents, names)
         queues: dict[str, Any] = {}
         centre_hour: dict[str, int] = {}
         centre_today: dict[str, int] = {}
         centre_interval: dict[str, int] = {}
-        for name in names:
+        for n, name in enumerate(names):
+            if n and not n % CHUNK:
+                await asyncio.sleep(0)
             qdef = store.config.queues[name]
             interval: dict[str, int] = {}
             hour: dict[str, int] = {}
@@ -404,6 +450,10 @@ class QueueStats:
         by_state = _by_state(agents)
         live_busy = sum(by_state.get(s.value, 0) for s in BUSY)
         live_staffed = live_busy + by_state.get("ready", 0)
+        agents_json: list[dict[str, Any]] = []
+        for i in range(0, len(agents), CHUNK_AGENTS):
+            await asyncio.sleep(0)
+            agents_json.extend(a.to_json() for a in agents[i : i + CHUNK_AGENTS])
         snapshot = {
             "at_ms": now_ms,
             "interval_start_ms": iv * INTERVAL_S * 1000,
@@ -417,7 +467,7 @@ class QueueStats:
                 "last_hour": summarize_counters(centre_hour),
                 "today": summarize_counters(centre_today),
             },
-            "agents": [a.to_json() for a in agents],
+            "agents": agents_json,
         }
         return Live(snapshot=snapshot, rows=rows, heads=heads)
 
@@ -451,6 +501,10 @@ def build_model(
 
 
 _SERVING = frozenset({AgentState.READY, *BUSY})  # the states build_model counts
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _call_start(a: AgentStatus) -> int:

@@ -14,7 +14,8 @@ roles supervisor and viewer read everything here (a viewer's numbers are masked)
 All three data routes take their numbers from `SupervisorStats.figures()`.
 
 The stream: each process runs one broadcaster that computes the figures once per second
-while anybody listens (and once per `SAMPLE_EVERY_S` otherwise, for the day chart) and
+while anybody listens (and, in the one process holding the sampler lease, once per
+`SAMPLE_EVERY_S` otherwise, for the day chart and the roll-up) and
 hands the event to every client's bounded queue. Event ids are Redis-clock seconds, so a
 client that reconnects (to any process) with `Last-Event-ID` gets the buffered events
 after that id, or the current one, and then the stream goes on. A client whose queue is
@@ -37,6 +38,8 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -45,6 +48,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from redis.exceptions import LockError
 
 from config.queues import QueuesConfig
 from config.runtime import KEYS, REDIS, SETTINGS
@@ -74,6 +78,11 @@ RING_S = 60  # seconds of events kept for Last-Event-ID resumption (ids are seco
 # whose part equals the previous event's keeps a reference to that one copy, so a full
 # ring holds about one abandoned list, not sixty.
 SHARED_PARTS = ("abandoned_today", "history", "wait_histogram", "agents", "waiting_calls")
+# While nobody watches a stream, one process (the holder of this lease, a redis-py Lock
+# with this TTL, renewed at each sample) takes the samples and the roll-up for all: if it
+# dies, another takes over within SAMPLER_LEASE_S + SAMPLE_EVERY_S (a minute's sample of
+# the day chart may be missing then).
+SAMPLER_LEASE_S = 3 * SAMPLE_EVERY_S
 WRITE_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15.0
 SESSION_RECHECK_S = 30.0
@@ -115,6 +124,27 @@ class StatsBroadcaster:
         self._last_sample = -1e9
         self._last_rollup = -1e9
         self._last_error = -1e9
+        keys = source.keys
+        self._lease = source.redis.lock(
+            keys.sup_sampler_lease(), timeout=SAMPLER_LEASE_S, blocking=False, thread_local=False
+        )
+
+    async def hold_sampler_lease(self) -> bool:
+        """Whether this process takes the samples now: it renews the lease it holds, or
+        takes a free one."""
+        if self._lease.local.token is not None:
+            try:
+                await self._lease.reacquire()
+                return True
+            except LockError:  # expired and maybe taken by another process
+                self._lease.local.token = None
+        return bool(await self._lease.acquire())
+
+    async def release_sampler_lease(self) -> None:
+        """On shutdown: another process may take the samples at once."""
+        if self._lease.local.token is not None:
+            with contextlib.suppress(LockError):
+                await self._lease.release()
 
     def subscribe(self, role: str) -> Subscriber:
         sub = Subscriber(role)
@@ -144,7 +174,8 @@ class StatsBroadcaster:
         """Compute, publish (if anybody listens), sample, roll up when due."""
         now = time.monotonic()
         figures: Mapping[str, Any] | None = None
-        if self.subscribers or now - self._last_sample >= SAMPLE_EVERY_S:
+        due = now - self._last_sample >= SAMPLE_EVERY_S
+        if self.subscribers or (due and await self.hold_sampler_lease()):
             figures = await self.source.figures()
             event_id = max(self.last_id + 1, int(figures["at_ms"]) // 1000)
             self.last_id = event_id
@@ -152,7 +183,7 @@ class StatsBroadcaster:
             self.publish(event_id, figures)
             await self.source.sample(figures)
             self._last_sample = now
-        if now - self._last_rollup >= ROLLUP_EVERY_S:
+        if now - self._last_rollup >= ROLLUP_EVERY_S and figures is not None:
             await self.source.roll_up_recent()
             self._last_rollup = now
         return figures
@@ -207,11 +238,12 @@ BROADCASTER: web.AppKey[StatsBroadcaster] = web.AppKey("supervisor_broadcaster")
 
 # --- handlers --------------------------------------------------------------------------
 async def stats_json(request: web.Request) -> web.Response:
-    """The figures at most `FIGURES_MAX_AGE_S` old (`age_s` says how old), for the role."""
+    """The figures, refreshed in the background once `FIGURES_MAX_AGE_S` old and never
+    served past `FIGURES_STALE_MAX_S` (`age_s` says how old), for the role."""
     principal = await authenticate(request, *READ_ROLES)
     _offer_streamed(request.app)
-    body = await request.app[SUP_STATS].latest_json(principal.role)
-    return web.Response(body=body, content_type="application/json")
+    head, tail = await request.app[SUP_STATS].latest_json_parts(principal.role)
+    return web.Response(body=TwoPartJson(head, tail))
 
 
 def _offer_streamed(app: web.Application) -> None:
@@ -285,6 +317,23 @@ async def stats_stream(request: web.Request) -> web.StreamResponse:
 async def _write(response: web.StreamResponse, data: bytes) -> None:
     async with asyncio.timeout(WRITE_TIMEOUT_S):
         await response.write(data)
+
+
+class TwoPartJson(Payload):
+    """A JSON body sent as two byte strings one after the other (the shared figures and
+    this request's `age_s`), so the large shared part is not copied per request."""
+
+    def __init__(self, head: bytes, tail: bytes) -> None:
+        super().__init__(head, content_type="application/json")
+        self._head, self._tail = head, tail
+        self._size = len(head) + len(tail)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return (self._head + self._tail).decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await writer.write(self._head)
+        await writer.write(self._tail)
 
 
 class FiguresCollector(Collector):
@@ -480,5 +529,9 @@ def supervisors_context(
                     sub.queue.put_nowait(None)
             if task is not None:
                 await task
+            with contextlib.suppress(Exception):  # Redis may be gone at shutdown
+                await broadcaster.release_sampler_lease()
+            await source.aclose()
+            await stats.aclose()
 
     return context

@@ -23,6 +23,7 @@ Days are UTC days, as in `QueueStats.snapshot()`'s "today".
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -49,7 +50,10 @@ DAY_MS = 86_400_000
 INTERVALS_PER_DAY = 86_400 // INTERVAL_S
 SAMPLES_TTL_S = 2 * 86_400
 ROLLUP_SOURCE_DAYS = STATS_TTL_S // 86_400 - 1  # interval hashes surely complete this far back
-FIGURES_MAX_AGE_S = 1.0  # the age bound of the figures the GET routes serve
+FIGURES_MAX_AGE_S = 1.0  # the GET routes' figures are refreshed once they are this old
+FIGURES_STALE_MAX_S = 3.0  # ... and served while that refresh runs up to this age
+JSON_CHUNK = 200  # list items encoded at a time by `json_chunked` (the loop runs between)
+CHUNK = 10  # queues handled at a time by `figures()`
 
 
 def day_of(ms: int) -> str:
@@ -149,6 +153,29 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
+async def json_chunked(value: Mapping[str, Any]) -> bytes:
+    """`_json(value)` byte for byte, for a dict with string keys, encoded a member at a time
+    and long lists `JSON_CHUNK` items at a time, giving the event loop back in between."""
+    parts: list[str] = []
+    for key, member in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"json_chunked: key {key!r} is not a string")
+        head = json.dumps(key) + ":"
+        if isinstance(member, list | tuple) and len(member) > JSON_CHUNK:
+            pieces = []
+            for i in range(0, len(member), JSON_CHUNK):
+                await asyncio.sleep(0)
+                text = json.dumps(
+                    list(member[i : i + JSON_CHUNK]), separators=(",", ":"), allow_nan=False
+                )
+                pieces.append(text[1:-1])
+            parts.append(head + "[" + ",".join(pieces) + "]")
+        else:
+            parts.append(head + json.dumps(member, separators=(",", ":"), allow_nan=False))
+        await asyncio.sleep(0)
+    return ("{" + ",".join(parts) + "}").encode()
+
+
 def redact(figures: Mapping[str, Any], role: str) -> dict[str, Any]:
     """Figures for `role`: a viewer sees masked numbers only; a supervisor also gets the
     full number of abandoned callers (for the call-back button)."""
@@ -182,9 +209,14 @@ class SupervisorStats:
         self.group = self.store.group
         text = resources.files("queueing").joinpath("lua", "supervisor_waits.lua")
         self._waits = redis.register_script(text.read_text("utf-8"))
-        # GET /api/v1/stats and /metrics: figures at most FIGURES_MAX_AGE_S old, computed
-        # once for every request in that time; their encodings per role beside them
-        self._latest: Recent[tuple[dict[str, Any], dict[str, bytes]]] = Recent(FIGURES_MAX_AGE_S)
+        # GET /api/v1/stats and /metrics: figures refreshed once they are FIGURES_MAX_AGE_S
+        # old (in the background; never served past FIGURES_STALE_MAX_S), computed once for
+        # every request in that time; their encodings per role beside them
+        self._latest: Recent[tuple[dict[str, Any], dict[str, bytes]]] = Recent(
+            FIGURES_MAX_AGE_S, stale_max_s=FIGURES_STALE_MAX_S, name="supervisor figures"
+        )
+        # the JSON encodings asked for (one per role): a refresh makes them in advance
+        self._roles_asked: set[str] = set()
 
     @property
     def retention_s(self) -> int:
@@ -236,7 +268,9 @@ class SupervisorStats:
         longest = 0.0
         prio_total: dict[str, int] = {}
         more_total = 0
-        for name in names:
+        for n, name in enumerate(names):
+            if n and not n % CHUNK:
+                await asyncio.sleep(0)
             q = snap["queues"][name]
             qdef = self.store.config.queues[name]
             live = q["live"]
@@ -282,15 +316,10 @@ class SupervisorStats:
         abandoned = await self._abandoned_today(now_ms, today)
         history = await self._history(today, intervals, rows, names)
         hist = await self.wait_histogram(today)
-        result: dict[str, Any] = {
-            "at_ms": now_ms,
-            "day": today,
-            "thresholds": {"amber_s": self.config.amber_s, "red_s": self.config.red_s},
-            "wait_buckets_s": list(WAIT_BUCKETS_S),
-            "queues": queues,
-            "centre": centre_out,
-            "waiting_calls": waiting_calls,
-            "agents": [
+        agents: list[dict[str, Any]] = []
+        for i in range(0, len(snap["agents"]), JSON_CHUNK):
+            await asyncio.sleep(0)
+            agents.extend(
                 {
                     "id": a["id"],
                     "name": a["name"],
@@ -300,8 +329,17 @@ class SupervisorStats:
                     "calls_handled": a["calls_handled"],
                     "queues": a["queues"],
                 }
-                for a in snap["agents"]
-            ],
+                for a in snap["agents"][i : i + JSON_CHUNK]
+            )
+        result: dict[str, Any] = {
+            "at_ms": now_ms,
+            "day": today,
+            "thresholds": {"amber_s": self.config.amber_s, "red_s": self.config.red_s},
+            "wait_buckets_s": list(WAIT_BUCKETS_S),
+            "queues": queues,
+            "centre": centre_out,
+            "waiting_calls": waiting_calls,
+            "agents": agents,
             "abandoned_today": abandoned,
             "history": history,
             "wait_histogram": hist,
@@ -312,8 +350,9 @@ class SupervisorStats:
         return safe
 
     async def latest(self) -> tuple[dict[str, Any], float]:
-        """`figures()` at most FIGURES_MAX_AGE_S old, and its age in seconds; however many
-        requests arrive, one computes and the others wait for it or reuse it."""
+        """`figures()` at most FIGURES_STALE_MAX_S old (refreshed in the background once
+        FIGURES_MAX_AGE_S old), and its age in seconds; however many requests arrive, one
+        refresh runs at a time and the others reuse the held figures or wait for it."""
         (figures, _), age = await self._latest.get(self._fresh)
         return figures, age
 
@@ -339,11 +378,29 @@ class SupervisorStats:
     async def latest_json(self, role: str) -> bytes:
         """`latest()` redacted for `role`, as a JSON object whose last member is `age_s`
         (seconds since the figures were read)."""
-        body, age = await self.latest_encoded(f"json:{role}", lambda f: _json(redact(f, role)))
-        return body[:-1] + b',"age_s":%.3f}' % age
+        return b"".join(await self.latest_json_parts(role))
+
+    async def latest_json_parts(self, role: str) -> tuple[bytes, bytes]:
+        """`latest_json(role)` in two parts to be sent one after the other: the figures'
+        JSON without its closing brace (made once per snapshot and role, ~200 KB with
+        1,000 agents, so not copied per request) and `,"age_s":<age>}`."""
+        self._roles_asked.add(role)
+        head, age = await self.latest_encoded(f"json:{role}", lambda f: _json(redact(f, role))[:-1])
+        return head, b',"age_s":%.3f}' % age
 
     async def _fresh(self) -> tuple[dict[str, Any], dict[str, bytes]]:
-        return await self.figures(), {}
+        """New figures and, made in slices as they are, the JSON for every role asked for
+        before (so that no request has to encode them in one go)."""
+        figures = await self.figures()
+        encoded = {
+            f"json:{role}": (await json_chunked(redact(figures, role)))[:-1]
+            for role in sorted(self._roles_asked)
+        }
+        return figures, encoded
+
+    async def aclose(self) -> None:
+        """Cancel a refresh in flight (shutdown)."""
+        await self._latest.aclose()
 
     async def _waiting_calls(
         self, now_ms: int, heads: Mapping[str, Sequence[str]]

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from config.keys import Keys
 from queueing import live_queues
+from queueing import stats as stats_module
 from queueing.live_queues import read_waiting
 from queueing.recent import Recent
 from queueing.stats import QueueStats
@@ -109,8 +110,18 @@ async def test_a_model_is_reused_within_its_age_and_read_again_after(
     await store.login("g1", ready=True)
     assert (await stats.queue_model("general")).staffed == 0  # up to 0.3 s old
     await asyncio.sleep(0.3)
-    model = await stats.queue_model("general")
+    # past its age: the held model is served while one refresh runs in the background
+    assert (await stats.queue_model("general")).staffed == 0
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        model = await stats.queue_model("general")
+        if model.staffed:
+            break
     assert (model.staffed, model.ready) == (1, 1)
+    # past the bound (3 x 0.3 s) nobody is served the held model: they wait for a read
+    await store.logout("g1")
+    await asyncio.sleep(0.95)
+    assert (await stats.queue_model("general")).staffed == 0
 
 
 async def test_read_waiting_equals_waiting_now(
@@ -179,3 +190,16 @@ async def test_recent_recomputes_after_a_failure() -> None:
         await recent.get(broken)
     assert recent.peek() is None
     assert (await recent.get(works))[0] == 7
+
+
+async def test_agents_read_in_slices_equal_the_stores_read(
+    store: QueueStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await busy_centre(store)
+    await store.redis.hset(
+        store.keys.route_agents(store.group), "ghost", json.dumps({"s": "ready", "since": 1})
+    )  # an agent in Redis that the configuration no longer has
+    monkeypatch.setattr(stats_module, "CHUNK_AGENTS", 2)
+    now = store.now_ms()
+    monkeypatch.setattr(store, "now_ms", lambda: now)  # the same time in state both ways
+    assert await QueueStats(store).agents() == await store.agents()

@@ -1,9 +1,12 @@
-"""GET /api/v1/stats and /metrics serve figures at most FIGURES_MAX_AGE_S old, computed
-once for all the requests of that time, with their age; redaction still applies per role."""
+"""GET /api/v1/stats and /metrics serve figures refreshed once FIGURES_MAX_AGE_S old (in the
+background, the held ones served meanwhile up to FIGURES_STALE_MAX_S), computed once for all
+the requests of that time, with their age; redaction still applies per role."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from typing import Any
 
 import pytest
@@ -67,10 +70,58 @@ async def test_the_snapshot_is_reused_within_its_age_and_refreshed_after(
     assert again["at_ms"] == first["at_ms"] and again["age_s"] >= first["age_s"]
     assert again["queues"]["general"]["waiting"] == 0  # within its age: the same snapshot
     await asyncio.sleep(0.5)
-    later = await (await client.get("/api/v1/stats", headers=headers)).json()
-    assert later["at_ms"] > first["at_ms"] and later["age_s"] < 0.5
+    # past its age: served once more (its age says so) while one refresh runs meanwhile
+    stale = await (await client.get("/api/v1/stats", headers=headers)).json()
+    assert stale["at_ms"] == first["at_ms"] and stale["age_s"] >= 0.5
+    async with asyncio.timeout(5):
+        while True:
+            later = await (await client.get("/api/v1/stats", headers=headers)).json()
+            if later["at_ms"] > first["at_ms"]:
+                break
+            await asyncio.sleep(0.02)
+    assert later["age_s"] < 0.5
     assert later["queues"]["general"]["waiting"] == 1
     assert [c["call_sid"] for c in later["waiting_calls"]] == ["CAnew"]
+
+
+async def test_past_the_stale_bound_requests_wait_for_new_figures(
+    service: ServiceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor_stats, "FIGURES_MAX_AGE_S", 0.2)
+    monkeypatch.setattr(supervisor_stats, "FIGURES_STALE_MAX_S", 0.4)
+    client = await service()
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    first = await (await client.get("/api/v1/stats", headers=headers)).json()
+    await store_of(client).join("CAnew", "general", info=CALLER)
+    await asyncio.sleep(0.45)
+    body = await (await client.get("/api/v1/stats", headers=headers)).json()
+    assert body["at_ms"] > first["at_ms"] and body["age_s"] < 0.2
+    assert body["queues"]["general"]["waiting"] == 1
+
+
+async def test_a_failed_refresh_is_logged_and_the_held_figures_served(
+    service: ServiceFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(supervisor_stats, "FIGURES_MAX_AGE_S", 0.2)
+    client = await service()
+    source = sup_stats(client)
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    first = await (await client.get("/api/v1/stats", headers=headers)).json()
+
+    async def broken() -> Any:
+        raise ConnectionError("redis away")
+
+    monkeypatch.setattr(source, "_fresh", broken)
+    await asyncio.sleep(0.25)
+    with caplog.at_level(logging.ERROR, logger="hotline.queueing"):
+        for _ in range(5):
+            resp = await client.get("/api/v1/stats", headers=headers)
+            assert resp.status == 200
+            body = await resp.json()
+            assert body["at_ms"] == first["at_ms"] and body["age_s"] >= 0.25
+            await asyncio.sleep(0.02)
+    failed = [r for r in caplog.records if "supervisor figures: refresh failed" in r.message]
+    assert len(failed) == 1 and failed[0].exc_info is not None
 
 
 async def test_redaction_applies_to_a_shared_snapshot(service: ServiceFactory) -> None:
@@ -116,3 +167,46 @@ async def test_while_streams_are_watched_gets_take_the_streamed_figures(
     assert computed == 0
     assert body["at_ms"] in {f["at_ms"] for _, f in b.ring}
     assert body["age_s"] < FIGURES_MAX_AGE_S
+
+
+async def test_the_json_made_in_slices_is_the_json_made_at_once(
+    service: ServiceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor_stats, "JSON_CHUNK", 2)  # slice the short lists too
+    client = await service()
+    for i in range(5):
+        await store_of(client).join(f"CAw{i}", "general", info={"caller": f"+1555000{i:04d}"})
+    await _abandon(client)
+    figures = await sup_stats(client).figures()
+    assert len(figures["agents"]) > 2 and len(figures["waiting_calls"]) == 5
+    for role in ("supervisor", "viewer"):
+        redacted = supervisor_stats.redact(figures, role)
+        sliced = await supervisor_stats.json_chunked(redacted)
+        assert sliced == supervisor_stats._json(redacted)
+    odd = {"a": [1.5, "é\n", None, {"x": [1, 2, 3]}], "b": (), "c": {"d": "\u2028"}, "e": 7}
+    assert await supervisor_stats.json_chunked(odd) == supervisor_stats._json(odd)
+
+
+async def test_a_refresh_encodes_in_advance_the_roles_asked_for(service: ServiceFactory) -> None:
+    client = await service()
+    source = sup_stats(client)
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    assert (await client.get("/api/v1/stats", headers=headers)).status == 200
+    _, encoded = await source._fresh()
+    assert set(encoded) == {"json:viewer"}
+
+
+async def test_the_body_in_two_parts_is_one_json_document_with_its_length(
+    service: ServiceFactory,
+) -> None:
+    client = await service()
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    for _ in range(2):  # computed for the request, then held
+        resp = await client.get("/api/v1/stats", headers=headers)
+        raw = await resp.read()
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("application/json")
+        assert int(resp.headers["Content-Length"]) == len(raw)
+        assert "Transfer-Encoding" not in resp.headers
+        body = json.loads(raw)
+        assert list(body)[-1] == "age_s" and body["role"] == "viewer"
