@@ -649,6 +649,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--profile", action="store_true", help="also profile with pyinstrument")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument(
+        "--skip-rate", action="store_true", help="no constant-rate (half max) latency runs"
+    )
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--only-queue", action="store_true", help="only the queue section")
     parser.add_argument("--profile-only", action="store_true", help="only the profile")
@@ -685,13 +688,14 @@ def main() -> int:
                 "ivr": throughput(bench, "service", 1, IVR, d),
             }
             results["one"] = one
-            print("one process (constant rate at half the service's max):", flush=True)
-            rate: dict[str, Any] = {}
-            for name, path_qs in (("voice", VOICE), ("ivr", IVR)):
-                r = round(one[name]["rps"] / 2)
-                rate[name] = at_rate(bench, "service", path_qs, r, args.rate_duration)
-                rate[f"bare_{name}"] = at_rate(bench, "bare", VOICE, r, args.rate_duration)
-            results["rate"] = rate
+            if not args.skip_rate:
+                print("one process (constant rate at half the service's max):", flush=True)
+                rate: dict[str, Any] = {}
+                for name, path_qs in (("voice", VOICE), ("ivr", IVR)):
+                    r = round(one[name]["rps"] / 2)
+                    rate[name] = at_rate(bench, "service", path_qs, r, args.rate_duration)
+                    rate[f"bare_{name}"] = at_rate(bench, "bare", VOICE, r, args.rate_duration)
+                results["rate"] = rate
             if not args.skip_scale:
                 print("two worker processes (max throughput, wrk):", flush=True)
                 results["two"] = {
