@@ -300,15 +300,14 @@ class PipelinedRedis:
             await asyncio.sleep(0)  # let the transport's connection_lost run
 
     # --- commands ---------------------------------------------------------------------------
-    async def execute(self, *args: Arg) -> Any:
-        """One command; a connection lost before its reply is retried once on a new one.
-
-        Only for commands that are safe to repeat (reads, and scripts that check before they
-        write, like ivr/advance.lua)."""
+    async def execute(self, *args: Arg, retry: bool = True) -> Any:
+        """One command. With `retry`, a connection lost before its reply is retried once on
+        a new one: only for commands that are safe to repeat (reads, and scripts that check
+        before they write, like ivr/advance.lua)."""
         try:
             return await self._send(args)
         except RedisConnectionError:
-            if self._closed:
+            if self._closed or not retry:
                 raise
             return await self._send(args)
 
