@@ -581,6 +581,9 @@ def profile(bench: Bench, duration: float) -> dict[str, Any]:
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
+    keep = os.environ.get("WEBHOOK_PROFILE_KEEP")  # a path: keep the raw pstats file there
+    if keep:
+        shutil.copy(out, keep)
     stats = pstats.Stats(str(out))
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in raw.values())  # self time over all functions

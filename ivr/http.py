@@ -70,7 +70,9 @@ def parse_form(text: str) -> dict[str, str]:
         if "%" in name:
             name = unquote(name)
         if "%" in value:
-            value = unquote(value)
+            # a phone number ("%2B8613812345678") is the usual escape: no unquote call
+            tail = value[3:]
+            value = "+" + tail if value.startswith("%2B") and "%" not in tail else unquote(value)
         out[name] = value
     return out
 

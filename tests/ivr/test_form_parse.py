@@ -16,12 +16,19 @@ def reference(text: str) -> dict[str, str]:
 
 
 RAW = st.text(alphabet="ab=&+%2B3D0G é中\n", max_size=60)
+PHONES = st.text(alphabet="%2B0189+ ", max_size=20).map(lambda v: "From=" + v + "&To=%2B86")
 FIELDS = st.lists(st.tuples(st.text(max_size=12), st.text(max_size=20)), max_size=12)
 
 
 @given(RAW)
 @settings(max_examples=1500, deadline=None)
 def test_raw_text_as_parse_qsl(text: str) -> None:
+    assert parse_form(text) == reference(text)
+
+
+@given(PHONES)
+@settings(max_examples=800, deadline=None)
+def test_phone_numbers_as_parse_qsl(text: str) -> None:
     assert parse_form(text) == reference(text)
 
 
@@ -47,6 +54,7 @@ def test_encoded_forms_as_parse_qsl(fields: list[tuple[str, str]]) -> None:
         "bad=%ZZ%E4%B8&ok=1",
         "a=b=c",
         "Speech=hello+world%21",
+        "From=%2B&To=%2b1&Caller=%2B%2B1&Called=%2B1%",
     ],
 )
 def test_examples_as_parse_qsl(text: str) -> None:
