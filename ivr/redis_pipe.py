@@ -240,30 +240,34 @@ class PipelinedRedis:
     async def _connection(self) -> _Protocol:
         if self._closed:
             raise RedisConnectionError("the pipelined Redis client is closed")
-        if self._connecting is None:
-            self._connecting = asyncio.get_running_loop().create_future()
-            try:
-                conn = await asyncio.wait_for(self._open(), self.connect_timeout)
-            except BaseException as exc:
-                failed, self._connecting = self._connecting, None
-                error: BaseException = exc
-                if isinstance(exc, TimeoutError):
-                    error = RedisTimeoutError("timed out connecting to Redis")
-                elif isinstance(exc, OSError):
-                    error = RedisConnectionError(f"cannot connect to Redis: {exc}")
-                if not isinstance(exc, asyncio.CancelledError):
-                    failed.set_exception(error)
-                    failed.exception()  # retrieved: waiters may be none
-                else:
-                    failed.cancel()
-                if error is exc:
-                    raise
-                raise error from None
-            done, self._connecting = self._connecting, None
+        if self._connecting is not None:  # another caller is connecting: wait for it
+            return await asyncio.shield(self._connecting)
+        attempt = self._connecting = asyncio.get_running_loop().create_future()
+        error: RedisError
+        try:
+            conn = await asyncio.wait_for(self._open(), self.connect_timeout)
+        except TimeoutError:
+            error = RedisTimeoutError("timed out connecting to Redis")
+        except OSError as exc:
+            error = RedisConnectionError(f"cannot connect to Redis: {exc}")
+        except RedisError as exc:  # AUTH or SELECT refused
+            error = exc
+        except BaseException:
+            # this caller was cancelled: the others waiting see a failed attempt
+            self._attempt_failed(attempt, RedisConnectionError("connection attempt cancelled"))
+            raise
+        else:
+            self._connecting = None
             self._conn = conn
-            done.set_result(conn)
+            attempt.set_result(conn)
             return conn
-        return await asyncio.shield(self._connecting)
+        self._attempt_failed(attempt, error)
+        raise error
+
+    def _attempt_failed(self, attempt: asyncio.Future[_Protocol], error: RedisError) -> None:
+        self._connecting = None
+        attempt.set_exception(error)
+        attempt.exception()  # retrieved: there may be no other waiter
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()

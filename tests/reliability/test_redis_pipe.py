@@ -174,6 +174,11 @@ async def test_password_from_the_url_after_a_restart(tmp_path: Path) -> None:
         server.kill()
         with pytest.raises(RedisConnectionError):
             await pipe.execute("GET", "k")  # down: fails fast, no hang
+        down = await asyncio.wait_for(
+            asyncio.gather(*(pipe.execute("GET", "k") for _ in range(20)), return_exceptions=True),
+            5,
+        )
+        assert all(isinstance(result, RedisConnectionError) for result in down), down
         server.start()
         assert await pipe.execute("SET", "k", "again") == "OK"  # AUTH and SELECT again
         fresh = connect(url)
