@@ -705,10 +705,18 @@ def main() -> int:
             if args.only or args.workers:
                 for n in workers:
                     print(f"{n} worker process(es), max throughput, wrk:", flush=True)
-                    results[{1: "one", 2: "two"}[n]] = {
+                    measured = {
                         name: throughput(bench, *parts[name], workers=n, duration=d)
                         for name in only
                     }
+                    results[{1: "one", 2: "two"}[n]] = measured
+                    if n == 1 and not args.skip_rate:
+                        for name in set(only) - {"bare"}:
+                            r = round(measured[name]["rps"] / 2)
+                            results[f"rate_{name}"] = {
+                                "service": at_rate(bench, "service", parts[name][1], r, d),
+                                "bare": at_rate(bench, "bare", VOICE, r, d),
+                            }
                 text = json.dumps(results, indent=2)
                 if args.json:
                     args.json.write_text(text + "\n")
