@@ -60,7 +60,7 @@ IVR = "/ivr/language?s=0"  # the first menu, key 2 (English): the next menu's Tw
 WRK_THREADS = 2
 WRK_CONNECTIONS = 64
 RATE_CONNECTIONS = 64
-POOL_PER_SECOND = {1: 4_000, 2: 7_000}  # pre-signed requests per second of wrk, by workers
+POOL_PER_SECOND = {1: 8_000, 2: 12_000}  # pre-signed requests per second of wrk, by workers
 STATS_TOKEN = "bench-stats-token-0123456789"
 BIG_QUEUES, BIG_AGENTS, BIG_WAITING = 50, 1_000, 500
 
@@ -351,7 +351,7 @@ async def prepare_sessions(bench: Bench, port: int, sids: list[str]) -> None:
 
 # --- the measurements --------------------------------------------------------------------
 def throughput(
-    bench: Bench, kind: str, workers: int, path_qs: str, duration: float
+    bench: Bench, kind: str, path_qs: str, *, workers: int, duration: float
 ) -> dict[str, Any]:
     """wrk at full speed against a fresh server; each request a fresh CallSid."""
     asyncio.run(flush(bench))
@@ -556,8 +556,11 @@ def stats_request(port: int) -> bytes:
     ).encode()
 
 
-def profile(bench: Bench, duration: float) -> dict[str, Any]:
-    """pyinstrument over one in-process service while wrk drives /voice then /ivr."""
+def profile(
+    bench: Bench, duration: float, only: tuple[str, ...] = ("voice", "ivr")
+) -> dict[str, Any]:
+    """pyinstrument over one in-process service while wrk drives /voice then /ivr (or
+    only one of them)."""
     asyncio.run(flush(bench))
     port = free_port()
     out = bench.tmp / "profile.pstats"
@@ -575,12 +578,18 @@ def profile(bench: Bench, duration: float) -> dict[str, Any]:
         try:
             wait_port(port, proc)
             time.sleep(1.0)
-            asyncio.run(prepare_sessions(bench, port, ivr_sids))
-            run_wrk(port, voice_file, duration)
-            run_wrk(port, ivr_file, duration)
+            if "ivr" in only:
+                asyncio.run(prepare_sessions(bench, port, ivr_sids))
+            if "voice" in only:
+                run_wrk(port, voice_file, duration)
+            if "ivr" in only:
+                run_wrk(port, ivr_file, duration)
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
+    keep = os.environ.get("WEBHOOK_PROFILE_KEEP")  # a path: keep the raw pstats file there
+    if keep:
+        shutil.copy(out, keep)
     stats = pstats.Stats(str(out))
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in raw.values())  # self time over all functions
@@ -649,9 +658,21 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--profile", action="store_true", help="also profile with pyinstrument")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument(
+        "--skip-rate", action="store_true", help="no constant-rate (half max) latency runs"
+    )
     parser.add_argument("--skip-queue", action="store_true")
     parser.add_argument("--only-queue", action="store_true", help="only the queue section")
     parser.add_argument("--profile-only", action="store_true", help="only the profile")
+    parser.add_argument(
+        "--only",
+        choices=("bare", "voice", "ivr"),
+        action="append",
+        help="throughput runs of these only (repeatable; default all three)",
+    )
+    parser.add_argument(
+        "--workers", type=int, choices=(1, 2), action="append", help="1, 2 or both (default)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -675,29 +696,52 @@ def main() -> int:
                 print(json.dumps(results["queue"], indent=1))
                 return 0
             if args.profile_only:
-                results["profile"] = profile(bench, d)
+                results["profile"] = profile(bench, d, tuple(args.only or ("voice", "ivr")))
                 print(json.dumps(results["profile"], indent=1))
+                return 0
+            parts = {"bare": ("bare", VOICE), "voice": ("service", VOICE), "ivr": ("service", IVR)}
+            only = args.only or list(parts)
+            workers = args.workers or [1, 2]
+            if args.only or args.workers:
+                for n in workers:
+                    print(f"{n} worker process(es), max throughput, wrk:", flush=True)
+                    measured = {
+                        name: throughput(bench, *parts[name], workers=n, duration=d)
+                        for name in only
+                    }
+                    results[{1: "one", 2: "two"}[n]] = measured
+                    if n == 1 and not args.skip_rate:
+                        for name in set(only) - {"bare"}:
+                            r = round(measured[name]["rps"] / 2)
+                            results[f"rate_{name}"] = {
+                                "service": at_rate(bench, "service", parts[name][1], r, d),
+                                "bare": at_rate(bench, "bare", VOICE, r, d),
+                            }
+                text = json.dumps(results, indent=2)
+                if args.json:
+                    args.json.write_text(text + "\n")
                 return 0
             print("one process (max throughput, wrk):", flush=True)
             one = {
-                "bare": throughput(bench, "bare", 1, VOICE, d),
-                "voice": throughput(bench, "service", 1, VOICE, d),
-                "ivr": throughput(bench, "service", 1, IVR, d),
+                "bare": throughput(bench, "bare", VOICE, workers=1, duration=d),
+                "voice": throughput(bench, "service", VOICE, workers=1, duration=d),
+                "ivr": throughput(bench, "service", IVR, workers=1, duration=d),
             }
             results["one"] = one
-            print("one process (constant rate at half the service's max):", flush=True)
-            rate: dict[str, Any] = {}
-            for name, path_qs in (("voice", VOICE), ("ivr", IVR)):
-                r = round(one[name]["rps"] / 2)
-                rate[name] = at_rate(bench, "service", path_qs, r, args.rate_duration)
-                rate[f"bare_{name}"] = at_rate(bench, "bare", VOICE, r, args.rate_duration)
-            results["rate"] = rate
+            if not args.skip_rate:
+                print("one process (constant rate at half the service's max):", flush=True)
+                rate: dict[str, Any] = {}
+                for name, path_qs in (("voice", VOICE), ("ivr", IVR)):
+                    r = round(one[name]["rps"] / 2)
+                    rate[name] = at_rate(bench, "service", path_qs, r, args.rate_duration)
+                    rate[f"bare_{name}"] = at_rate(bench, "bare", VOICE, r, args.rate_duration)
+                results["rate"] = rate
             if not args.skip_scale:
                 print("two worker processes (max throughput, wrk):", flush=True)
                 results["two"] = {
-                    "bare": throughput(bench, "bare", 2, VOICE, d),
-                    "voice": throughput(bench, "service", 2, VOICE, d),
-                    "ivr": throughput(bench, "service", 2, IVR, d),
+                    "bare": throughput(bench, "bare", VOICE, workers=2, duration=d),
+                    "voice": throughput(bench, "service", VOICE, workers=2, duration=d),
+                    "ivr": throughput(bench, "service", IVR, workers=2, duration=d),
                 }
             if not args.skip_queue:
                 print("queue hold loop and statistics (50 queues, 1,000 agents):", flush=True)

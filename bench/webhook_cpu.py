@@ -60,11 +60,11 @@ def main() -> int:
             return 0
         paths = {"voice": wb.VOICE, "ivr": wb.IVR}
         if args.kind == "bare":
-            wb.throughput(bench, "bare", 1, wb.VOICE, args.duration)
+            wb.throughput(bench, "bare", wb.VOICE, workers=1, duration=args.duration)
             return 0
         for name, path_qs in paths.items():
             if args.only in (None, name):
-                result = wb.throughput(bench, "service", 1, path_qs, args.duration)
+                result = wb.throughput(bench, "service", path_qs, workers=1, duration=args.duration)
                 if args.half_rate:
                     rate = round(result["rps"] / 2)
                     wb.at_rate(bench, "service", path_qs, rate, args.duration)

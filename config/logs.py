@@ -7,10 +7,17 @@ import logging
 import re
 import sys
 import time
+from itertools import islice
 from typing import Any
 
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s\-]{5,}\d")
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# LogRecord.__init__ sets the standard attributes first, always in the same order; `extra`
+# fields come after them (makeRecord refuses to overwrite one), so only the tail of a
+# record's __dict__ can hold fields to write
+_STANDARD = len(vars(logging.LogRecord("n", logging.INFO, "p", 1, "m", (), None)))
+# json.dumps with options builds a new encoder per call; one encoder, the same output
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def mask_phone(number: str | None) -> str:
@@ -46,16 +53,14 @@ class JsonFormatter(logging.Formatter):
             "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": scrub(record.getMessage()),
+            "msg": scrub(record.getMessage() if record.args else str(record.msg)),
         }
-        entry.update(
-            (key, scrub(value) if isinstance(value, str) else value)
-            for key, value in record.__dict__.items()
-            if key not in _RESERVED and key[0] != "_"
-        )
+        for key, value in islice(record.__dict__.items(), _STANDARD, None):
+            if key not in _RESERVED and key[0] != "_":
+                entry[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["error"] = scrub(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _ENCODE(entry)
 
 
 def setup_logging(level: int = logging.INFO, *, json_lines: bool = True) -> None:

@@ -173,8 +173,9 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client, close = await open_redis(settings.redis_url, settings.data_dir)
     app[REDIS] = client
-    app[SESSIONS] = SessionStore(client, app[KEYS], settings.session_ttl_s)
+    app[SESSIONS] = sessions = SessionStore(client, app[KEYS], settings.session_ttl_s)
     try:
         yield
     finally:
+        await sessions.aclose()
         await close()

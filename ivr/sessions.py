@@ -22,6 +22,7 @@ from redis.asyncio.cluster import RedisCluster
 from config.keys import Keys
 from ivr.engine import Session
 from ivr.redis_direct import DirectCommands
+from ivr.redis_pipe import PipelinedRedis
 
 KEEP_ANSWERS = 20  # past answers kept per call for retries; older steps are never retried
 NEW_CALL = -1  # advance()'s expected seq for a call that must not have a session yet
@@ -48,11 +49,22 @@ class SessionStore:
         self._ttl = ttl_s
         self._script = resources.files("ivr").joinpath("advance.lua").read_text(encoding="utf-8")
         self._advance = redis.register_script(self._script)
-        self._commands = DirectCommands(redis)
+        # the hot path's two commands: one pipelined connection per process when the URL
+        # allows (ivr/redis_pipe.py), else redis-py's connections (cluster, sentinel, TLS)
+        self._pipe = PipelinedRedis.for_client(redis)
+        direct = DirectCommands(redis)
+        self._commands: PipelinedRedis | DirectCommands = self._pipe or direct
+        self._direct = self._pipe is not None or direct.direct
+
+    async def aclose(self) -> None:
+        """Close the pipelined connection, if one was opened (the redis-py client is the
+        caller's to close)."""
+        if self._pipe is not None:
+            await self._pipe.aclose()
 
     async def load(self, call_sid: str) -> Stored | None:
         key = self._keys.call_session(call_sid)
-        if self._commands.direct:
+        if self._direct:
             raw = _as_dict(await self._commands.execute("HGETALL", key))
         else:
             raw = _as_dict(await self._redis.hgetall(key))
@@ -83,7 +95,7 @@ class SessionStore:
             self._ttl,
             KEEP_ANSWERS,
         ]
-        if self._commands.direct:
+        if self._direct:
             sha = self._advance.sha
             result = await self._commands.evalsha(sha, self._script, keys, args)
         else:

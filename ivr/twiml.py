@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import quote, urlencode
 
@@ -105,6 +105,14 @@ def websocket_url(base_url: str, path: str) -> str:
     return "ws://" + base_url.removeprefix("http://") + path
 
 
+SAID_MAX = 2048  # <Say> elements kept per renderer (speech off)
+
+
+@lru_cache(maxsize=4096)
+def _node_url_head(base_url: str, node: str, suffix: str) -> str:
+    return f"{base_url}/ivr/{quote(node, safe='')}{suffix}?s="
+
+
 @dataclass(frozen=True)
 class Renderer:
     flow: Flow
@@ -112,13 +120,17 @@ class Renderer:
     prompt_url: PromptUrl = no_prerendered
     transfer: TransferRenderer | None = None
     voice_ok: VoiceCheck = no_voice
+    _said: dict[tuple[str, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def url(self, path: str, **query: str | int) -> str:
         q = urlencode({k: str(v) for k, v in query.items()})
         return f"{self.base_url}{path}" + (f"?{q}" if q else "")
 
     def node_url(self, node: str, seq: int, suffix: str = "") -> str:
-        return self.url(f"/ivr/{quote(node, safe='')}{suffix}", s=seq)
+        """`url(f"/ivr/{node}{suffix}", s=seq)`, the part before the number built once."""
+        return _node_url_head(self.base_url, node, suffix) + str(seq)
 
     def recorded(self, say: Say) -> list[str] | None:
         """URLs that play `say` (its own recording, or one per fragment of a sentence with
@@ -150,7 +162,23 @@ class Renderer:
             target.say(say.text, language=language)
 
     def speak_xml(self, say: Say) -> str:
-        """`speak` as a string: <Play> per recorded piece, else <Say>."""
+        """`speak` as a string: <Play> per recorded piece, else <Say>.
+
+        With no pre-rendered prompts (speech off) the answer depends on the text and the
+        language only, and is kept (at most SAID_MAX, then started afresh); with prompts,
+        one may appear on disk at any time, so it is looked up every time."""
+        if self.prompt_url is not no_prerendered:
+            return self._speak_xml(say)
+        key = (say.text, say.lang)
+        said = self._said.get(key)
+        if said is None:
+            said = self._speak_xml(say)
+            if len(self._said) >= SAID_MAX:
+                self._said.clear()
+            self._said[key] = said
+        return said
+
+    def _speak_xml(self, say: Say) -> str:
         recorded = self.recorded(say)
         if recorded:
             return "".join(f"<Play>{escape_text(url)}</Play>" for url in recorded)

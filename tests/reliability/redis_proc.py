@@ -28,6 +28,7 @@ class RedisProc:
     fsync: str = "everysec"  # appendfsync: always | everysec | no
     appendonly: bool = True
     port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ()  # more redis-server options, e.g. ("--requirepass", "s3cret")
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,6 +48,7 @@ class RedisProc:
                 "--save", "",
                 "--daemonize", "no",
                 "--logfile", str(self.dir / "redis.log"),
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -59,6 +61,8 @@ class RedisProc:
                     # loading the AOF answers LOADING until done; wait for a real PONG
                     if client.ping():
                         return
+                except redis.AuthenticationError:
+                    return  # --requirepass: it answers, so it is up
                 finally:
                     client.close()
             except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
