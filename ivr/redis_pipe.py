@@ -48,6 +48,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from config.redis_conn import HiredisPackConnection, HiredisPackUnixConnection
+
 DEFAULT_MAX_IN_FLIGHT = 4096
 DEFAULT_TIMEOUT_S = 5.0  # the service's socket_timeout for redis-py (config/redis_conn.py)
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
@@ -229,9 +231,9 @@ class PipelinedRedis:
         if kwargs.get("socket_connect_timeout"):
             common["connect_timeout"] = float(kwargs["socket_connect_timeout"])
         common.update(options)
-        if pool.connection_class is UnixDomainSocketConnection:
+        if pool.connection_class in (UnixDomainSocketConnection, HiredisPackUnixConnection):
             return cls(path=kwargs["path"], **common)
-        if pool.connection_class is Connection:
+        if pool.connection_class in (Connection, HiredisPackConnection):
             host = kwargs.get("host", "localhost")
             return cls(host=host, port=int(kwargs.get("port", 6379)), **common)
         return None  # TLS or a custom connection class

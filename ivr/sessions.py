@@ -56,6 +56,11 @@ class SessionStore:
         self._commands: PipelinedRedis | DirectCommands = self._pipe or direct
         self._direct = self._pipe is not None or direct.direct
 
+    @property
+    def pipelined(self) -> bool:
+        """True when the hot path's commands share the pipelined connection."""
+        return self._pipe is not None
+
     async def aclose(self) -> None:
         """Close the pipelined connection, if one was opened (the redis-py client is the
         caller's to close)."""

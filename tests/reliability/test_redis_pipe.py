@@ -229,3 +229,18 @@ def test_urls_it_does_not_serve_keep_redis_py() -> None:
         assert PipelinedRedis.for_client(connect(url)) is None, url
     assert PipelinedRedis.for_client(connect("redis://127.0.0.1:6379/3")) is not None
     assert PipelinedRedis.for_client(connect("unix:///tmp/redis.sock?db=1")) is not None
+
+
+async def test_the_services_own_client_gets_the_pipelined_path(redis_url: str) -> None:
+    """The service opens Redis through config.redis_conn.connect (hiredis packing, its own
+    connection classes): a plain TCP URL must still take the pipelined path."""
+    from config.keys import Keys
+    from ivr.sessions import SessionStore
+
+    client = connect(redis_url)
+    sessions = SessionStore(client, Keys(prefix=f"t{uuid.uuid4().hex[:8]}:"), 60)
+    try:
+        assert sessions.pipelined, type(client.connection_pool.connection_class)
+    finally:
+        await sessions.aclose()
+        await client.aclose()
