@@ -312,6 +312,9 @@ async def under_load(
     BIG_GZ[0] = await resp.read()
     assert resp.headers.get("Content-Encoding") == "gzip"
     print(f"statistics body: {len(BIG[0]):,} bytes, gzipped {len(BIG_GZ[0]):,} bytes")
+    metrics = await (await client.get("/metrics", headers={**auth, **IDENTITY})).read()
+    metrics_gz = await (await client.get("/metrics", headers={**auth, **GZIP})).read()
+    print(f"/metrics body: {len(metrics):,} bytes, gzipped {len(metrics_gz):,} bytes")
     gz = GZIP["Accept-Encoding"]
     rps: dict[str, float] = {}
     for name, pool_file, env, conns, accept in (
