@@ -23,8 +23,10 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import json
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ from bench.webhook_bench import (  # noqa: E402
     AUTH_TOKEN,
     PUBLIC_URL,
     STATS_TOKEN,
+    WRK_THREADS,
     Bench,
     big_config,
     call_params,
@@ -59,6 +62,7 @@ from hotline.app import create_app  # noqa: E402
 from hotline.workers import tune_gc  # noqa: E402
 from ivr.accounts import FileAccountBackend  # noqa: E402
 from queueing.supervisor_api import SUP_STATS  # noqa: E402
+from queueing.supervisor_stats import gzip_head  # noqa: E402
 
 
 def _where(task: asyncio.Task[Any]) -> str:
@@ -128,6 +132,9 @@ BARE = '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Hello</Say></Respon
 
 
 BIG = [b"{}"]
+BIG_GZ = [b""]  # the gzipped statistics body, for the bare handler of the same size
+GZIP = {"Accept-Encoding": "gzip, deflate, br"}  # what browsers and wallboards send
+IDENTITY = {"Accept-Encoding": "identity"}
 
 
 async def bare_get(request: web.Request) -> web.Response:
@@ -136,6 +143,77 @@ async def bare_get(request: web.Request) -> web.Response:
 
 async def bare_big(request: web.Request) -> web.Response:
     return web.Response(body=BIG[0], content_type="application/json")
+
+
+async def bare_big_gz(request: web.Request) -> web.Response:
+    return web.Response(
+        body=BIG_GZ[0],
+        content_type="application/json",
+        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+    )
+
+
+def run_wrk_with(
+    bench: Bench,
+    port: int,
+    pool_file: Path,
+    seconds: float,
+    env: dict[str, str],
+    conns: int,
+    accept_encoding: str | None,
+) -> dict[str, Any]:
+    """`run_wrk` with an Accept-Encoding header on the GETs (bench/wrk_pool.lua sends none:
+    a copy of it with the header is written beside the pool file)."""
+    if accept_encoding is None:
+        return run_wrk(port, pool_file, seconds, env, conns)
+    script = (ROOT / "bench" / "wrk_pool.lua").read_text()
+    needle = '{["Authorization"] = auth}'
+    if needle not in script:
+        raise RuntimeError("bench/wrk_pool.lua changed: the GET headers are not found")
+    script = script.replace(
+        needle, '{["Authorization"] = auth, ["Accept-Encoding"] = os.getenv("WRK_ACCEPT")}'
+    )
+    path = bench.tmp / "wrk_pool_accept.lua"
+    path.write_text(script)
+    env = dict(os.environ, WRK_POOL=str(pool_file), WRK_THREADS=str(WRK_THREADS), **env,
+               WRK_ACCEPT=accept_encoding)  # fmt: skip
+    out = subprocess.run(
+        ["wrk", f"-t{WRK_THREADS}", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "5s",
+         "-s", str(path), f"http://127.0.0.1:{port}"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    for line in out.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            data: dict[str, Any] = json.loads(line[len("WRK_JSON ") :])
+            return data
+    raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+
+
+def gzip_levels(body: bytes) -> None:
+    """Time and size of compressing the statistics body once, per zlib level."""
+    for level in (1, 2, 3, 4, 5, 6, 9):
+        n = 20
+        t0 = time.perf_counter()
+        for _ in range(n):
+            head = gzip_head(body, level)
+        ms = (time.perf_counter() - t0) / n * 1e3
+        print(
+            f"gzip level {level}: {ms:6.2f} ms per compression, {len(head.body):8,} bytes"
+            f" ({len(head.body) / len(body):.3f} of {len(body):,})"
+        )
+
+
+async def gzip_in_thread_vs_loop(body: bytes) -> None:
+    """The longest event-loop callback while the body is compressed in a thread, and
+    what compressing it on the loop would hold the loop for."""
+    with Stalls() as stalls:
+        stalls.on = True
+        for _ in range(10):
+            await asyncio.to_thread(gzip_head, body)
+        stalls.report("10 compressions in a thread")
+    t0 = time.perf_counter()
+    gzip_head(body)
+    print(f"on the loop one compression would block it {(time.perf_counter() - t0) * 1e3:.2f} ms")
 
 
 async def bare(request: web.Request) -> web.Response:
@@ -196,6 +274,7 @@ async def under_load(
     waiting: list[tuple[str, str]],
     seconds: float,
     hold_rate: float = 0.0,
+    only: frozenset[str] = frozenset(),
 ) -> None:
     """wrk (in a thread) against this process's server; callbacks over 1 ms reported.
     With `hold_rate`, the hold loop at that constant rate (bench/loadgen.py in a child)."""
@@ -225,23 +304,41 @@ async def under_load(
     # the bare handler, and the same with a body as large as the statistics response
     bare_file = write_pool(bench.tmp / "bare.txt", [("/bare-get", "", "")])
     big_file = write_pool(bench.tmp / "big.txt", [("/bare-big", "", "")])
-    resp = await client.get("/api/v1/stats", headers={"Authorization": f"Bearer {STATS_TOKEN}"})
+    big_gz_file = write_pool(bench.tmp / "big-gz.txt", [("/bare-big-gz", "", "")])
+    auth = {"Authorization": f"Bearer {STATS_TOKEN}"}
+    resp = await client.get("/api/v1/stats", headers={**auth, **IDENTITY})
     BIG[0] = await resp.read()
-    print(f"statistics body: {len(BIG[0]):,} bytes")
-    for name, pool_file, env, conns in (
-        ("bare", bare_file, get_env, 4),
-        ("bare-big", big_file, get_env, 4),
-        ("hold", hold_file, None, 64),
-        ("stats", stats_file, get_env, 4),
+    resp = await client.get("/api/v1/stats", headers={**auth, **GZIP})
+    BIG_GZ[0] = await resp.read()
+    assert resp.headers.get("Content-Encoding") == "gzip"
+    print(f"statistics body: {len(BIG[0]):,} bytes, gzipped {len(BIG_GZ[0]):,} bytes")
+    metrics = await (await client.get("/metrics", headers={**auth, **IDENTITY})).read()
+    metrics_gz = await (await client.get("/metrics", headers={**auth, **GZIP})).read()
+    print(f"/metrics body: {len(metrics):,} bytes, gzipped {len(metrics_gz):,} bytes")
+    gz = GZIP["Accept-Encoding"]
+    rps: dict[str, float] = {}
+    for name, pool_file, env, conns, accept in (
+        ("bare", bare_file, get_env, 4, None),
+        ("bare-big", big_file, get_env, 4, None),
+        ("bare-big-gz", big_gz_file, get_env, 4, gz),
+        ("hold", hold_file, None, 64, None),
+        ("stats", stats_file, get_env, 4, None),
+        ("stats-gz", stats_file, get_env, 4, gz),
     ):
+        if only and name not in only and name != "bare":  # bare: the baseline
+            continue
         with Stalls() as stalls:
             stalls.on = True
             cpu0 = time.process_time()
-            r = await asyncio.to_thread(run_wrk, port, pool_file, seconds, env, conns)
+            r = await asyncio.to_thread(
+                run_wrk_with, bench, port, pool_file, seconds, env or {}, conns, accept
+            )
             cpu = time.process_time() - cpu0
             n = max(1, r["requests"])
+            rps[name] = r["rps"]
+            ratio = f", {r['rps'] / rps['bare']:.3f} of bare" if "bare" in rps else ""
             print(
-                f"{name} under wrk: {r['rps']:.0f} req/s, p99 {r['p99_us'] / 1000:.1f} ms, "
+                f"{name} under wrk: {r['rps']:.0f} req/s{ratio}, p99 {r['p99_us'] / 1000:.1f} ms, "
                 f"cpu {cpu / n * 1e6:.0f} us/req (wrk's thread not included)"
             )
             stalls.report(f"{name} under load")
@@ -259,6 +356,15 @@ async def main() -> int:
     parser.add_argument("--workers", action="store_true", help="background loops on")
     parser.add_argument(
         "--hold-rate", type=float, default=0.0, help="with --under-load: hold at this rate"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="with --under-load: these runs only (comma-separated: bare,bare-big,"
+        "bare-big-gz,hold,stats,stats-gz; bare is the baseline of the ratios)",
+    )
+    parser.add_argument(
+        "--gzip-levels", action="store_true", help="time compressing the stats body per level"
     )
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -282,7 +388,9 @@ async def main() -> int:
         app.router.add_post("/bare", bare)
         app.router.add_get("/bare-get", bare_get)
         app.router.add_get("/bare-big", bare_big)
-        client = TestClient(TestServer(app))
+        app.router.add_get("/bare-big-gz", bare_big_gz)
+        # the bodies as sent: no decompression in this process's CPU
+        client = TestClient(TestServer(app), auto_decompress=False)
         await client.start_server()
         try:
             waiting = await prepare_queues(bench, config_dir)
@@ -296,7 +404,12 @@ async def main() -> int:
                 ("POST", "/bare", call_params(sid), form) for sid, _ in waiting
             ]
             auth = {"Authorization": f"Bearer {STATS_TOKEN}"}
-            stats: list[Request] = [("GET", "/api/v1/stats", None, auth)] * args.stats
+            stats: list[Request] = [("GET", "/api/v1/stats", None, {**auth, **IDENTITY})] * (
+                args.stats
+            )
+            stats_gz: list[Request] = [("GET", "/api/v1/stats", None, {**auth, **GZIP})] * (
+                args.stats
+            )
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
             await measure(client, bare_reqs[:50] + hold[:50] + stats[:2], None, "warm-up")
@@ -304,12 +417,21 @@ async def main() -> int:
             base = await measure(client, (bare_reqs * 6)[: args.hold], None, "bare")
             held = await measure(client, hold, args.profile, "hold")
             st = await measure(client, stats, args.profile, "stats")
+            st_gz = await measure(client, stats_gz, args.profile, "stats-gz")
             print(
-                f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req"
+                f"hold  - bare: {held - base:9.1f} us/req;  stats - bare: {st - base:9.1f} us/req;"
+                f"  stats-gz - bare: {st_gz - base:9.1f} us/req"
             )
             source = app[SUP_STATS]
+            if args.gzip_levels:
+                body = await (
+                    await client.get("/api/v1/stats", headers={**auth, **IDENTITY})
+                ).read()
+                gzip_levels(body)
+                await gzip_in_thread_vs_loop(body)
             if args.under_load:
-                await under_load(client, bench, waiting, args.under_load, args.hold_rate)
+                only = frozenset(n for n in args.only.split(",") if n)
+                await under_load(client, bench, waiting, args.under_load, args.hold_rate, only)
             with Stalls() as stalls:
                 stalls.on = True
                 await source.figures()

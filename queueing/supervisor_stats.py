@@ -26,8 +26,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import struct
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -54,6 +57,11 @@ FIGURES_MAX_AGE_S = 1.0  # the GET routes' figures are refreshed once they are t
 FIGURES_STALE_MAX_S = 3.0  # ... and served while that refresh runs up to this age
 JSON_CHUNK = 200  # list items encoded at a time by `json_chunked` (the loop runs between)
 CHUNK = 10  # queues handled at a time by `figures()`
+# zlib level of the gzip bodies (made once per snapshot and role, in a thread): measured
+# with bench/holdstats_profile.py --gzip-levels on the bench's ~220 KB figures: level 6
+# takes ~1.2 ms (once a second per role, off the loop) for 11.9 KB; 1: 0.5 ms, 16.3 KB;
+# 3: 0.5 ms, 13.0 KB; 9: 5.2 ms, 10.8 KB
+GZIP_LEVEL = 6
 
 
 def day_of(ms: int) -> str:
@@ -176,6 +184,39 @@ async def json_chunked(value: Mapping[str, Any]) -> bytes:
     return ("{" + ",".join(parts) + "}").encode()
 
 
+@dataclass(frozen=True)
+class GzipHead:
+    """The start of a gzip stream (RFC 1952): its header and the deflate blocks of `size`
+    bytes whose CRC-32 is `crc`, flushed to a byte boundary and not final, so that
+    `gzip_tail` can end it with bytes of the request's own (one member, exact)."""
+
+    body: bytes
+    crc: int
+    size: int
+
+
+def gzip_head(data: bytes, level: int = GZIP_LEVEL) -> GzipHead:
+    """Blocking (zlib releases the GIL: run it in a thread for a large `data`)."""
+    deflate = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: with a gzip header
+    body = deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH)
+    return GzipHead(body, zlib.crc32(data), len(data))
+
+
+def gzip_tail(head: GzipHead, tail: bytes) -> bytes:
+    """The end of `head`'s stream: `tail` as a final stored block (RFC 1951 3.2.4: a
+    block that refers to nothing before it), then the trailer (CRC-32 and size of all)."""
+    n = len(tail)
+    if n > 0xFFFF:
+        raise ValueError("gzip_tail: a stored block holds at most 65,535 bytes")
+    return b"".join(
+        (
+            struct.pack("<BHH", 1, n, n ^ 0xFFFF),  # BFINAL=1, BTYPE=00 (stored), LEN, NLEN
+            tail,
+            struct.pack("<II", zlib.crc32(tail, head.crc), (head.size + n) & 0xFFFFFFFF),
+        )
+    )
+
+
 def redact(figures: Mapping[str, Any], role: str) -> dict[str, Any]:
     """Figures for `role`: a viewer sees masked numbers only; a supervisor also gets the
     full number of abandoned callers (for the call-back button)."""
@@ -189,6 +230,27 @@ def redact(figures: Mapping[str, Any], role: str) -> dict[str, Any]:
     ]
     out["role"] = role
     return out
+
+
+# the held snapshot: figures, their encodings by name, those encodings gzipped by name
+Held = tuple[dict[str, Any], dict[str, bytes], dict[str, "asyncio.Future[GzipHead]"]]
+
+
+def _encoded(held: Held, name: str, encode: Callable[[dict[str, Any]], bytes]) -> bytes:
+    figures, encoded, _ = held
+    body = encoded.get(name)
+    if body is None:
+        body = encoded[name] = encode(figures)
+    return body
+
+
+def _json_head(role: str) -> Callable[[dict[str, Any]], bytes]:
+    """The figures' JSON for `role` without its closing brace."""
+    return lambda figures: _json(redact(figures, role))[:-1]
+
+
+def _age_tail(age: float) -> bytes:
+    return b',"age_s":%.3f}' % age
 
 
 class SupervisorStats:
@@ -211,12 +273,15 @@ class SupervisorStats:
         self._waits = redis.register_script(text.read_text("utf-8"))
         # GET /api/v1/stats and /metrics: figures refreshed once they are FIGURES_MAX_AGE_S
         # old (in the background; never served past FIGURES_STALE_MAX_S), computed once for
-        # every request in that time; their encodings per role beside them
-        self._latest: Recent[tuple[dict[str, Any], dict[str, bytes]]] = Recent(
+        # every request in that time; their encodings per role beside them, and those
+        # encodings gzipped (made once per snapshot in a thread, awaited by all who ask)
+        self._latest: Recent[Held] = Recent(
             FIGURES_MAX_AGE_S, stale_max_s=FIGURES_STALE_MAX_S, name="supervisor figures"
         )
-        # the JSON encodings asked for (one per role): a refresh makes them in advance
+        # the JSON encodings asked for (one per role): a refresh makes them in advance,
+        # and gzips in advance those asked for gzipped
         self._roles_asked: set[str] = set()
+        self._gzip_asked: set[str] = set()
 
     @property
     def retention_s(self) -> int:
@@ -353,7 +418,7 @@ class SupervisorStats:
         """`figures()` at most FIGURES_STALE_MAX_S old (refreshed in the background once
         FIGURES_MAX_AGE_S old), and its age in seconds; however many requests arrive, one
         refresh runs at a time and the others reuse the held figures or wait for it."""
-        (figures, _), age = await self._latest.get(self._fresh)
+        (figures, _, _), age = await self._latest.get(self._fresh)
         return figures, age
 
     def offer(self, figures: dict[str, Any]) -> None:
@@ -362,18 +427,32 @@ class SupervisorStats:
         age = max(0.0, (self.store.now_ms() - int(figures["at_ms"])) / 1000)
         held = self._latest.peek()
         if age < FIGURES_MAX_AGE_S and (held is None or held[0][0]["at_ms"] < figures["at_ms"]):
-            self._latest.put((figures, {}), time.monotonic() - age)
+            self._latest.put((figures, {}, {}), time.monotonic() - age)
 
     async def latest_encoded(
         self, name: str, encode: Callable[[dict[str, Any]], bytes]
     ) -> tuple[bytes, float]:
         """`encode(latest figures)`, made once per snapshot for each `name` (a fixed few:
         one per role, and the Prometheus text), and the figures' age in seconds."""
-        (figures, encoded), age = await self._latest.get(self._fresh)
-        body = encoded.get(name)
-        if body is None:
-            body = encoded[name] = encode(figures)
-        return body, age
+        held, age = await self._latest.get(self._fresh)
+        return _encoded(held, name, encode), age
+
+    async def latest_gzip(
+        self, name: str, encode: Callable[[dict[str, Any]], bytes]
+    ) -> tuple[GzipHead, float]:
+        """`latest_encoded(name, encode)` gzipped (not ended: see `gzip_tail`), made once
+        per snapshot for each `name`, in a thread; the age is taken when it is ready."""
+        self._gzip_asked.add(name)
+        held, age = await self._latest.get(self._fresh)
+        read_at = time.monotonic() - age
+        gzipped = held[2]
+        made = gzipped.get(name)
+        if made is None:
+            body = _encoded(held, name, encode)
+            made = gzipped[name] = asyncio.ensure_future(asyncio.to_thread(gzip_head, body))
+        # shielded: a request that goes away does not cancel it for the others
+        head = await asyncio.shield(made)
+        return head, time.monotonic() - read_at
 
     async def latest_json(self, role: str) -> bytes:
         """`latest()` redacted for `role`, as a JSON object whose last member is `age_s`
@@ -385,18 +464,34 @@ class SupervisorStats:
         JSON without its closing brace (made once per snapshot and role, ~200 KB with
         1,000 agents, so not copied per request) and `,"age_s":<age>}`."""
         self._roles_asked.add(role)
-        head, age = await self.latest_encoded(f"json:{role}", lambda f: _json(redact(f, role))[:-1])
-        return head, b',"age_s":%.3f}' % age
+        head, age = await self.latest_encoded(f"json:{role}", _json_head(role))
+        return head, _age_tail(age)
 
-    async def _fresh(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+    async def latest_json_gzip(self, role: str) -> tuple[bytes, bytes]:
+        """`latest_json(role)` as one gzip stream in two parts: the figures' JSON without
+        its closing brace, compressed once per snapshot and role, and this request's end
+        (`,"age_s":<age>}` in a stored block, and the trailer: a few dozen bytes)."""
+        self._roles_asked.add(role)
+        head, age = await self.latest_gzip(f"json:{role}", _json_head(role))
+        return head.body, gzip_tail(head, _age_tail(age))
+
+    async def _fresh(self) -> Held:
         """New figures and, made in slices as they are, the JSON for every role asked for
-        before (so that no request has to encode them in one go)."""
+        before (so that no request has to encode them in one go), gzipped in a thread for
+        those asked for gzipped before."""
         figures = await self.figures()
         encoded = {
             f"json:{role}": (await json_chunked(redact(figures, role)))[:-1]
             for role in sorted(self._roles_asked)
         }
-        return figures, encoded
+        gzipped: dict[str, asyncio.Future[GzipHead]] = {}
+        for name in sorted(self._gzip_asked):
+            body = encoded.get(name)
+            if body is not None:  # (the Prometheus text is made on demand)
+                done = asyncio.get_running_loop().create_future()
+                done.set_result(await asyncio.to_thread(gzip_head, body))
+                gzipped[name] = done
+        return figures, encoded, gzipped
 
     async def aclose(self) -> None:
         """Cancel a refresh in flight (shutdown)."""

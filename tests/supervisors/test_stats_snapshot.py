@@ -190,17 +190,19 @@ async def test_the_json_made_in_slices_is_the_json_made_at_once(
 async def test_a_refresh_encodes_in_advance_the_roles_asked_for(service: ServiceFactory) -> None:
     client = await service()
     source = sup_stats(client)
-    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}", "Accept-Encoding": "identity"}
     assert (await client.get("/api/v1/stats", headers=headers)).status == 200
-    _, encoded = await source._fresh()
+    _, encoded, gzipped = await source._fresh()
     assert set(encoded) == {"json:viewer"}
+    assert gzipped == {}  # nobody asked for gzip (tests/supervisors/test_stats_gzip.py)
 
 
 async def test_the_body_in_two_parts_is_one_json_document_with_its_length(
     service: ServiceFactory,
 ) -> None:
     client = await service()
-    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    # aiohttp's client asks for gzip unless told otherwise: this is the identity body
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}", "Accept-Encoding": "identity"}
     for _ in range(2):  # computed for the request, then held
         resp = await client.get("/api/v1/stats", headers=headers)
         raw = await resp.read()
@@ -208,5 +210,7 @@ async def test_the_body_in_two_parts_is_one_json_document_with_its_length(
         assert resp.headers["Content-Type"].startswith("application/json")
         assert int(resp.headers["Content-Length"]) == len(raw)
         assert "Transfer-Encoding" not in resp.headers
+        assert "Content-Encoding" not in resp.headers
+        assert resp.headers["Vary"] == "Accept-Encoding"
         body = json.loads(raw)
         assert list(body)[-1] == "age_s" and body["role"] == "viewer"
