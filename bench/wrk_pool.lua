@@ -1,7 +1,8 @@
 -- wrk script: POST pre-signed Twilio webhooks from a pool file, each request used once.
 -- Pool file (env WRK_POOL): one request per line, "path<TAB>X-Twilio-Signature<TAB>body".
 -- Thread t of n takes lines t, t+n, t+2n, ... so no two requests share a CallSid.
--- WRK_METHOD=GET (with WRK_AUTH, an Authorization header) sends GETs of the pool's paths.
+-- WRK_METHOD=GET (with WRK_AUTH, an Authorization header) sends GETs of the pool's paths;
+-- WRK_ACCEPT_ENCODING adds that Accept-Encoding header to them (as browsers send gzip).
 -- done() prints one JSON line (prefix "WRK_JSON ") with throughput, latency and errors.
 
 local threads = {}
@@ -18,13 +19,16 @@ function init(args)
   local nthreads = tonumber(os.getenv("WRK_THREADS") or "1")
   local method = os.getenv("WRK_METHOD") or "POST"
   local auth = os.getenv("WRK_AUTH")
+  local accept_encoding = os.getenv("WRK_ACCEPT_ENCODING")
   local pool = {}
   local i = 0
   for line in io.lines(path) do
     if i % nthreads == tid then
       local p, sig, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
       if method == "GET" then
-        pool[#pool + 1] = wrk.format("GET", p, {["Authorization"] = auth})
+        local headers = {["Authorization"] = auth}
+        if accept_encoding then headers["Accept-Encoding"] = accept_encoding end
+        pool[#pool + 1] = wrk.format("GET", p, headers)
       else
         pool[#pool + 1] = wrk.format("POST", p, {
           ["Content-Type"] = "application/x-www-form-urlencoded",
