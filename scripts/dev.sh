@@ -53,7 +53,9 @@ ensure_venv() {
 
 # The suites that run a second time on a local 3-master Redis Cluster that the tests start
 # from redis-server (tests/conftest.py, HOTLINE_TEST_REDIS=cluster).
-CLUSTER_SUITES=(tests/queueing tests/callbacks tests/supervisors/test_stats.py)
+CLUSTER_SUITES=(tests/queueing tests/callbacks tests/supervisors/test_stats.py
+  tests/supervisors/test_stats_snapshot.py tests/supervisors/test_stats_gzip.py
+  tests/supervisors/test_sampler_lease.py)
 
 names_tests() {  # true when an argument is a test path (tests/x, tests/x.py::name)
   for arg in "$@"; do
