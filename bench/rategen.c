@@ -5,7 +5,8 @@
  * Each of `connections` keep-alive connections carries one request at a time; a request whose
  * time has come is sent on a free connection, or, if none is free, as soon as one frees (a
  * "late start", as is one sent more than 1 ms after its time). The wait between sends is an
- * absolute CLOCK_MONOTONIC timerfd in the epoll set: no busy polling, no millisecond rounding.
+ * epoll_pwait2 timeout in nanoseconds (Linux 5.11+; else an absolute CLOCK_MONOTONIC timerfd in
+ * the epoll set): no busy polling, no millisecond rounding.
  *
  *   rategen HOST PORT RATE DURATION_S CONNECTIONS REQUEST_FILE EXPECT_HEX [LATENCY_FILE]
  *
@@ -32,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -354,6 +356,7 @@ int main(int argc, char **argv) {
     const int64_t t0 = now_ns() + 100000000LL;
     const double interval = 1e9 / rate;
     long next = 0;
+    int have_pwait2 = 1;
     int waited = 0;             /* request `next` came due while no connection was free */
     int64_t armed = -1;         /* when the timer is set to fire */
     int64_t give_up = 0;        /* set once everything is sent */
@@ -387,16 +390,34 @@ int main(int argc, char **argv) {
             wake = t0 + (int64_t)((double)next * interval);
         else if (next >= total)
             wake = give_up;
-        if (wake != armed) {
-            struct itimerspec its = {0};
-            if (wake > 0) {
-                its.it_value.tv_sec = wake / 1000000000LL;
-                its.it_value.tv_nsec = wake % 1000000000LL;
+        int n = -1;
+#ifdef SYS_epoll_pwait2
+        if (have_pwait2) { /* a nanosecond timeout: two system calls fewer than the timerfd */
+            struct timespec ts = {0, 0};
+            int64_t left = wake - now_ns();
+            if (left > 0) {
+                ts.tv_sec = left / 1000000000LL;
+                ts.tv_nsec = left % 1000000000LL;
             }
-            if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die("timerfd_settime");
-            armed = wake;
+            n = (int)syscall(SYS_epoll_pwait2, g_ep, evs, 256, wake > 0 ? &ts : NULL, NULL, 8);
+            if (n < 0 && errno == ENOSYS) {
+                have_pwait2 = 0; /* an older kernel: the timerfd from now on */
+                continue;
+            }
+        } else
+#endif
+        {
+            if (wake != armed) {
+                struct itimerspec its = {0};
+                if (wake > 0) {
+                    its.it_value.tv_sec = wake / 1000000000LL;
+                    its.it_value.tv_nsec = wake % 1000000000LL;
+                }
+                if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die("timerfd_settime");
+                armed = wake;
+            }
+            n = epoll_wait(g_ep, evs, 256, -1);
         }
-        int n = epoll_wait(g_ep, evs, 256, -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             die("epoll_wait");
