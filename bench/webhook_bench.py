@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import RateResult, constant_rate  # noqa: E402
+from bench.loadgen import RateResult, constant_rate, constant_rate_c  # noqa: E402
 from config.keys import Keys  # noqa: E402
 
 PUBLIC_URL = "https://hotline.bench.test"
@@ -60,6 +60,9 @@ IVR = "/ivr/language?s=0"  # the first menu, key 2 (English): the next menu's Tw
 WRK_THREADS = 2
 WRK_CONNECTIONS = 64
 RATE_CONNECTIONS = 64
+# the constant-rate generator: bench/rategen.c (the Python one cannot keep a schedule of
+# thousands of requests per second on 2 cores); --python-loadgen selects constant_rate
+RATE_LOADGEN = constant_rate_c
 # the statistics runs: a handful of supervisors' screens, not 64 (and a Python load
 # generator reading 220 KB bodies with 4 connections started requests late by itself)
 STATS_CONNECTIONS = 16
@@ -419,7 +422,7 @@ def at_rate(bench: Bench, kind: str, path_qs: str, rate: float, duration: float)
         warm_up(bench, port)
         expect = b"<Gather" if kind == "service" else b"<Response>"
         result = asyncio.run(
-            constant_rate(
+            RATE_LOADGEN(
                 "127.0.0.1", port, raw_requests(entries, port), rate=rate,
                 duration_s=duration, connections=RATE_CONNECTIONS, expect=expect,
             )
@@ -539,7 +542,7 @@ def queue_and_stats(bench: Bench, duration: float, rate_duration: float) -> dict
                 count = int(rate * rate_duration) + 1
                 reqs = (raw * (count // len(raw) + 1))[:count]
                 rr = asyncio.run(
-                    constant_rate(
+                    RATE_LOADGEN(
                         "127.0.0.1", port, reqs, rate=rate, duration_s=rate_duration,
                         connections=min(conns, RATE_CONNECTIONS), expect=expect,
                     )
@@ -672,6 +675,11 @@ def main() -> int:
         "--skip-rate", action="store_true", help="no constant-rate (half max) latency runs"
     )
     parser.add_argument("--skip-queue", action="store_true")
+    parser.add_argument(
+        "--python-loadgen",
+        action="store_true",
+        help="constant-rate runs with the asyncio generator instead of bench/rategen.c",
+    )
     parser.add_argument("--only-queue", action="store_true", help="only the queue section")
     parser.add_argument("--profile-only", action="store_true", help="only the profile")
     parser.add_argument(
@@ -684,12 +692,16 @@ def main() -> int:
         "--workers", type=int, choices=(1, 2), action="append", help="1, 2 or both (default)"
     )
     args = parser.parse_args()
+    global RATE_LOADGEN
+    if args.python_loadgen:
+        RATE_LOADGEN = constant_rate
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
     results: dict[str, Any] = {
         "machine": machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rate_loadgen": "python" if args.python_loadgen else "rategen.c",
     }
     d = args.duration
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmpdir:
