@@ -251,7 +251,13 @@ def render(results: dict[str, Any], calls: dict[str, Any] | None = None) -> str:
         f"- Load generator: {m['wrk']}, {results['wrk']['threads']} threads, "
         f"{results['wrk']['connections']} connections, {results['wrk']['duration_s']:g} s per run, "
         "keep-alive, pre-signed requests with a fresh CallSid each (bench/wrk_pool.lua); "
-        "constant-rate runs with bench/loadgen.py (latency from the scheduled send time)",
+        "constant-rate runs with "
+        + (
+            "bench/rategen.c (C, epoll; "
+            if results.get("rate_loadgen") == "rategen.c"
+            else "bench/loadgen.py (Python; "
+        )
+        + "wrk2's model: latency from the scheduled send time)",
         f"- Redis: a private {results['redis']} started by the benchmark (AOF everysec)",
         "- Servers: `hotline serve --workers N` and the bare handler under the same supervisor "
         "(bench/bare_server.py), JSON logs on, everything on loopback; wrk, Redis and the "
