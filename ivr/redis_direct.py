@@ -18,6 +18,7 @@ Redis Cluster clients (key routing, MOVED/ASK) go through redis-py unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,6 +28,23 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 FREE_MAX = 16
+
+
+async def evalsha_loading(
+    execute: Callable[..., Awaitable[Any]],
+    sha: str,
+    script: str,
+    keys: Sequence[str],
+    args: Sequence[Any],
+) -> Any:
+    """EVALSHA through `execute`, loading the script first if the server does not know it
+    (a restart)."""
+    command = ("EVALSHA", sha, len(keys), *keys, *args)
+    try:
+        return await execute(*command)
+    except NoScriptError:
+        await execute("SCRIPT", "LOAD", script)
+        return await execute(*command)
 
 
 class DirectCommands:
@@ -68,10 +86,4 @@ class DirectCommands:
                 await self._pool.release(conn)
 
     async def evalsha(self, sha: str, script: str, keys: list[str], args: list[str | int]) -> Any:
-        """EVALSHA, loading the script first if the server does not know it (a restart)."""
-        command = ("EVALSHA", sha, len(keys), *keys, *args)
-        try:
-            return await self.execute(*command)
-        except NoScriptError:
-            await self.execute("SCRIPT", "LOAD", script)
-            return await self.execute(*command)
+        return await evalsha_loading(self.execute, sha, script, keys, args)

@@ -45,10 +45,11 @@ import redis.asyncio as aioredis
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.redis_conn import HiredisPackConnection, HiredisPackUnixConnection
+from ivr.redis_direct import evalsha_loading
 
 DEFAULT_MAX_IN_FLIGHT = 4096
 DEFAULT_TIMEOUT_S = 5.0  # the service's socket_timeout for redis-py (config/redis_conn.py)
@@ -336,10 +337,4 @@ class PipelinedRedis:
         return await conn.send(_pack(args))
 
     async def evalsha(self, sha: str, script: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        """EVALSHA, loading the script first if the server does not know it (a restart)."""
-        command = ("EVALSHA", sha, len(keys), *keys, *args)
-        try:
-            return await self.execute(*command)
-        except NoScriptError:
-            await self.execute("SCRIPT", "LOAD", script)
-            return await self.execute(*command)
+        return await evalsha_loading(self.execute, sha, script, keys, args)
