@@ -16,9 +16,17 @@
    in 2a (the answer between them timed apart, still run, so still loading Redis and the
    client), summed over the loops, as a ratio of the baseline with as many in flight. The
    sequential figure 2a stays the issue's figure.
-4. Per call of join, answer and complete: Redis's own time (INFO commandstats, EVALSHA,
+4. Per call of join, answer and complete: Redis's own time (INFO commandstats, EVALSHA
+   and FCALL,
    over a batch of calls of that script alone; other clients of the same Redis inflate
    it) and this process's CPU time (time.process_time), beside a plain EVALSHA's.
+6. The floor (f): how close to the target any routing code could come on this machine and
+   client. A cycle of the fewest Redis commands a join+pair and a complete can be made of
+   (8 commands each in a one-line-per-command script: the call and agent records, the
+   ready set, the lease and one or two counters; none of the routing: no priorities,
+   queues, overflow, strategies, ended-call idempotency or interval check), timed like (a),
+   in short rounds that alternate with the baseline and with the issue's cycle itself, so
+   all three see the same machine; printed as each round's ratios' medians.
 5. Pairing latency with 10,000 callers waiting and 500 agents (4 queues, mixed skills,
    priorities): every agent on a call; each measured operation is a `complete` that frees
    the agent and pairs it with the best waiting call in the same script; the queue is
@@ -40,6 +48,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import sys
 import time
 import uuid
@@ -185,9 +194,96 @@ async def parallel_lives(store: QueueStore, n: int, concurrency: int) -> tuple[f
     return rate, issue
 
 
+# The floor's two operations: only the commands a join that pairs at once and a complete
+# cannot do without. KEYS: calls hash, ready set, agents hash, leases set, statistics hash.
+FLOOR_JOIN = """
+local t = redis.call('TIME')
+local now = t[1] * 1000
+local c = redis.call('HGET', KEYS[1], ARGV[1])
+local a = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+local rec = {q='general', p=2, j=now, st='reserved', a=a, res=1}
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rec))
+redis.call('HSET', KEYS[3], a, cjson.encode({s='reserved', call=ARGV[1], since=now}))
+redis.call('ZREM', KEYS[2], a)
+redis.call('ZADD', KEYS[4], now + 30000, ARGV[1])
+redis.call('HINCRBY', KEYS[5], 'offered', 1)
+return cjson.encode({ok=true, state='reserved',
+                     pairings={{call_sid=ARGV[1], agent=a, reservation=1}}})
+"""
+FLOOR_COMPLETE = """
+local t = redis.call('TIME')
+local now = t[1] * 1000
+local c = cjson.decode(redis.call('HGET', KEYS[1], ARGV[1]))
+redis.call('HINCRBY', KEYS[5], 'handled', 1)
+redis.call('HINCRBY', KEYS[5], 'talk_ms', 1000)
+redis.call('HSET', KEYS[3], c.a, cjson.encode({s='ready', since=now}))
+redis.call('ZADD', KEYS[2], now, c.a)
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return cjson.encode({ok=true, agent_state='ready', pairings={}})
+"""
+
+
+async def floor_rounds(
+    store: QueueStore, prefix: str, rounds: int, per_round: int
+) -> dict[str, Any]:
+    """(f): rounds of baseline, the issue's cycle (as in (a)), the floor's cycle and the
+    baseline again; each cycle's ratio to its round's baseline (the mean of the two)."""
+    redis = store.redis
+    keys = [f"{prefix}{{floor}}:{name}" for name in ("calls", "ready", "agents", "leases", "stat")]
+    join, complete = redis.register_script(FLOOR_JOIN), redis.register_script(FLOOR_COMPLETE)
+    await redis.zadd(keys[1], {"a1": 1})
+    agent = "a001"
+    await store.login(agent, ready=True)
+    clock = time.perf_counter
+    issue_ratios: list[float] = []
+    floor_ratios: list[float] = []
+    for r in range(rounds):
+        before = await baseline(redis, keys[0], per_round * 2)
+        spent = 0.0
+        for i in range(per_round):
+            t0 = clock()
+            joined = await store.join(f"FR{r}-{i}", "general")
+            t1 = clock()
+            (pairing,) = joined.pairings
+            await store.answer(pairing.call_sid, pairing.reservation)
+            t2 = clock()
+            await store.complete(pairing.call_sid)
+            spent += (t1 - t0) + (clock() - t2)
+        issue = per_round / spent
+        t0 = clock()
+        for i in range(per_round):
+            sid = f"FL{r}-{i}"
+            json.loads(await join(keys=keys, args=[sid]))
+            json.loads(await complete(keys=keys, args=[sid]))
+        floor = per_round / (clock() - t0)
+        after = await baseline(redis, keys[0], per_round * 2)
+        base = (before + after) / 2
+        issue_ratios.append(issue / base)
+        floor_ratios.append(floor / base)
+    await store.logout(agent)
+    return {
+        "rounds": rounds,
+        "cycles_per_round": per_round,
+        "floor_ratio_median": round(statistics.median(floor_ratios), 3),
+        "floor_ratio_range": [round(min(floor_ratios), 3), round(max(floor_ratios), 3)],
+        "issue_ratio_median": round(statistics.median(issue_ratios), 3),
+        "issue_ratio_range": [round(min(issue_ratios), 3), round(max(issue_ratios), 3)],
+        "issue_of_floor": round(
+            statistics.median(i / f for i, f in zip(issue_ratios, floor_ratios, strict=True)), 3
+        ),
+    }
+
+
 async def commandstats(redis: RedisClient) -> dict[str, Any]:
+    """Calls and microseconds of EVALSHA and FCALL together (the store runs its operations
+    as functions on Redis 7, as scripts on 6.2)."""
     info = await redis.info("commandstats")
-    return dict(info.get("cmdstat_evalsha", {}))
+    out = {"calls": 0, "usec": 0}
+    for name in ("cmdstat_evalsha", "cmdstat_fcall"):
+        for field in out:
+            out[field] += int(info.get(name, {}).get(field, 0))
+    return out
 
 
 async def per_script_costs(store: QueueStore, rounds: int) -> dict[str, dict[str, float]]:
@@ -344,7 +440,7 @@ def build_report(
 def print_report(r: dict[str, Any]) -> None:
     issue, life, per = r["issue_cycle"], r["whole_life"], r["per_script"]
     lat, c = r["latency"], r["concurrency"]
-    print(f"client: {r['client']}")
+    print(f"client: {r['client']}; routing operations run as {r['engine']}")
     print(
         f"plain EVALSHA round trips: {r['evalsha_per_s']}/s"
         f" (before, after the cycles: {r['evalsha_per_s_before_after']})"
@@ -373,6 +469,15 @@ def print_report(r: dict[str, Any]) -> None:
         f" {r['issue_cycle_per_s_parallel']}/s = {r['issue_cycle_ratio_parallel']} x EVALSHA"
         f" rate with {c} in flight"
     )
+    f = r["floor"]
+    print(
+        f"(f) FLOOR on this machine and client ({f['rounds']} alternating rounds of"
+        f" {f['cycles_per_round']}): a cycle of the fewest commands a join+pair and a complete"
+        f" can be (8 each, no routing logic) = {f['floor_ratio_median']} x EVALSHA rate"
+        f" (rounds {f['floor_ratio_range'][0]}-{f['floor_ratio_range'][1]}); the issue's cycle"
+        f" in the same rounds {f['issue_ratio_median']} (rounds {f['issue_ratio_range'][0]}-"
+        f"{f['issue_ratio_range'][1]}), {f['issue_of_floor']} of the floor"
+    )
     parts = [
         f"{name} {v['redis_usec_per_call']} us Redis + {v['client_cpu_usec_per_call']} us"
         " client CPU"
@@ -394,6 +499,8 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8, help="for the parallel figure")
     parser.add_argument("--cost-rounds", type=int, default=4, help="batches per script")
+    parser.add_argument("--floor-rounds", type=int, default=12, help="for the floor (f)")
+    parser.add_argument("--floor-cycles", type=int, default=300, help="cycles per floor round")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -409,6 +516,7 @@ async def main() -> None:
         base_after = await baseline(redis, key, n * 3)
         base_par = await baseline(redis, key, n * 3, c)
         life_par, issue_par = await parallel_lives(store, n, c)
+        floor = await floor_rounds(store, prefix, args.floor_rounds, args.floor_cycles)
         costs = await per_script_costs(store, args.cost_rounds)
         costs["plain EVALSHA"] = await plain_costs(redis, key, n)
         lat = await latency(store, args.waiting, args.samples, seed=7)
@@ -421,6 +529,8 @@ async def main() -> None:
             "whole_life_ratio_parallel": round(life_par / base_par, 3),
             "issue_cycle_per_s_parallel": round(issue_par),
             "issue_cycle_ratio_parallel": round(issue_par / base_par, 3),
+            "engine": store.engine,
+            "floor": floor,
             "script_costs": costs,
             "latency": lat,
         }

