@@ -132,15 +132,16 @@ class CycleTimes:
     complete_s: float = 0.0
 
 
-async def timed_cycles(store: QueueStore, n: int) -> CycleTimes:
-    """`n` calls, one after the other, each through join (pairs at once), answer, complete."""
+async def timed_cycles(store: QueueStore, n: int, tag: str = "CY") -> CycleTimes:
+    """`n` calls, one after the other, each through join (pairs at once), answer, complete;
+    their CallSids start with `tag` (a CallSid joins once: an ended one is a duplicate)."""
     agent = "a001"  # general only: every join pairs with it at once
     await store.login(agent, ready=True)
     times = CycleTimes()
     clock = time.perf_counter
     for i in range(n):
         t0 = clock()
-        joined = await store.join(f"CY{i}", "general")
+        joined = await store.join(f"{tag}{i}", "general")
         t1 = clock()
         (pairing,) = joined.pairings
         await store.answer(pairing.call_sid, pairing.reservation)
@@ -233,24 +234,13 @@ async def floor_rounds(
     keys = [f"{prefix}{{floor}}:{name}" for name in ("calls", "ready", "agents", "leases", "stat")]
     join, complete = redis.register_script(FLOOR_JOIN), redis.register_script(FLOOR_COMPLETE)
     await redis.zadd(keys[1], {"a1": 1})
-    agent = "a001"
-    await store.login(agent, ready=True)
     clock = time.perf_counter
     issue_ratios: list[float] = []
     floor_ratios: list[float] = []
     for r in range(rounds):
         before = await baseline(redis, keys[0], per_round * 2)
-        spent = 0.0
-        for i in range(per_round):
-            t0 = clock()
-            joined = await store.join(f"FR{r}-{i}", "general")
-            t1 = clock()
-            (pairing,) = joined.pairings
-            await store.answer(pairing.call_sid, pairing.reservation)
-            t2 = clock()
-            await store.complete(pairing.call_sid)
-            spent += (t1 - t0) + (clock() - t2)
-        issue = per_round / spent
+        times = await timed_cycles(store, per_round, tag=f"FR{r}-")
+        issue = times.cycles / (times.join_s + times.complete_s)
         t0 = clock()
         for i in range(per_round):
             sid = f"FL{r}-{i}"
@@ -261,7 +251,6 @@ async def floor_rounds(
         base = (before + after) / 2
         issue_ratios.append(issue / base)
         floor_ratios.append(floor / base)
-    await store.logout(agent)
     return {
         "rounds": rounds,
         "cycles_per_round": per_round,
