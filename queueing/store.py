@@ -528,19 +528,23 @@ class QueueStore:
         if "function not found" in message:
             try:
                 await self.redis.execute_command("FUNCTION", "LOAD", "REPLACE", self._library)
+            except NoPermissionError:
+                return self._use_scripts("FUNCTION LOAD not permitted by the ACL")
             except ResponseError as load_exc:
-                return self._use_scripts(load_exc)
+                return self._use_scripts(f"FUNCTION LOAD failed: {str(load_exc)[:200]}")
             if self._use_functions is None:
                 log.info("routing functions loaded (%d bytes)", len(self._library))
             return True
-        # before 7.0: "unknown command 'FCALL'"; an ACL without FCALL: NOPERM
-        if "unknown command" in message or isinstance(exc, NoPermissionError):
-            return self._use_scripts(exc)
+        if isinstance(exc, NoPermissionError):
+            return self._use_scripts("FCALL not permitted by the ACL")
+        if "unknown command" in message:
+            return self._use_scripts("FCALL unknown: Redis before 7.0")
         raise exc
 
-    def _use_scripts(self, why: ResponseError) -> bool:
+    def _use_scripts(self, why: str) -> bool:
+        # `why` is ours, not Redis's message (which repeats the call's first arguments)
         if self._use_functions is None:
-            log.info("routing: no Redis functions here (%s); one script per operation", why)
+            log.info("routing: %s; one script per operation", why)
         elif self._use_functions:
             log.warning("routing: Redis functions failed (%s); one script per operation", why)
         self._use_functions = False
